@@ -1,0 +1,91 @@
+"""Text normalisation and intent matching.
+
+One dedicated ``jieba.Tokenizer`` with partybot's user dictionary, loaded at start-up (never on the
+first message); full-width -> half-width (NFKC), traditional -> simplified (OpenCC), Chinese numerals
+-> digits (cn2an) where a number is expected.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+
+import cn2an
+import jieba
+import opencc
+
+from bot.content import Content
+
+_SPACES = re.compile(r"\s+")
+# Punctuation people (and speech recognition) put around a short command: "帮助。", "帮助!".
+_EDGE_PUNCT = "。．.，,！!？?、；;：:～~…·\"'“”‘’「」『』（）()【】[] "
+_NUMBER_AFFIXES = re.compile(r"^(?:第|选)?(.+?)(?:项|个|号|条)?$")
+
+
+class NLP:
+    def __init__(self, content: Content) -> None:
+        self.content = content
+        self.tokenizer = jieba.Tokenizer()
+        self.tokenizer.initialize()
+        self.tokenizer.load_userdict(str(content.userdict_path))
+        self._t2s = opencc.OpenCC("t2s")
+        self._phrases: dict[str, str] = {}
+        self._keywords: list[tuple[str, frozenset[str]]] = []
+        for spec in content.intents:
+            for phrase in spec.phrases:
+                self._phrases.setdefault(self._fold(phrase), spec.name)
+            self._keywords.append((spec.name, frozenset(self._fold(k) for k in spec.keywords)))
+
+    def _fold(self, text: str) -> str:
+        text = unicodedata.normalize("NFKC", text)
+        text = _SPACES.sub(" ", text).strip()
+        text = str(self._t2s.convert(text))
+        return text.lower()
+
+    def normalize(self, text: str) -> str:
+        """Full-width -> half-width, traditional -> simplified, spaces collapsed, edge punctuation
+        stripped (keeping a lone "?", which means help)."""
+        folded = self._fold(text)
+        stripped = folded.strip(_EDGE_PUNCT)
+        return stripped if stripped else folded
+
+    def number(self, text: str) -> int | None:
+        """The number a user typed or said where a number is expected: "1", "１", "一", "第一项"."""
+        normalized = self.normalize(text).replace(" ", "")
+        if not normalized:
+            return None
+        match = _NUMBER_AFFIXES.match(normalized)
+        core = match.group(1) if match else normalized
+        if core.isascii() and core.isdigit():
+            return int(core) if len(core) <= 6 else None
+        if len(core) > 6:
+            return None
+        try:
+            value = cn2an.cn2an(core, "smart")
+        except (ValueError, KeyError, IndexError):
+            return None
+        if isinstance(value, float) and not value.is_integer():
+            return None
+        return int(value)
+
+    def tokens(self, text: str) -> list[str]:
+        return [t for t in self.tokenizer.lcut(text) if t.strip()]
+
+    def intent(self, normalized: str) -> str | None:
+        """The intent of a normalised message: an exact phrase first, then a jieba keyword."""
+        if not normalized:
+            return None
+        exact = self._phrases.get(normalized)
+        if exact is not None:
+            return exact
+        tokens = set(self.tokens(normalized))
+        for name, keywords in self._keywords:
+            if keywords & tokens:
+                return name
+        return None
+
+
+def quiet_jieba() -> None:
+    """jieba logs its dictionary loading at DEBUG to its own handler; keep it out of our logs."""
+    jieba.setLogLevel(logging.WARNING)

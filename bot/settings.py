@@ -1,0 +1,153 @@
+"""Settings from PARTYBOT_* environment variables (and an optional .env), validated at start-up."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "PARTYBOT_"
+
+
+class AccountKind(StrEnum):
+    """What the account may call (WECHAT.md, Account kinds)."""
+
+    SERVICE = "service"
+    SUBSCRIPTION = "subscription"
+    UNVERIFIED = "unverified"
+
+
+class MessageMode(StrEnum):
+    """The account's 消息加解密方式: plain (明文), compatible (兼容) or safe (安全)."""
+
+    PLAIN = "plain"
+    COMPATIBLE = "compatible"
+    SAFE = "safe"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+def _check_aes_key(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if len(value) != 43:
+        raise ValueError("must be the 43-character EncodingAESKey from the account's settings")
+    try:
+        key = base64.b64decode(value + "=", validate=True)
+    except binascii.Error as exc:
+        raise ValueError("is not valid base64 (EncodingAESKey uses A-Z, a-z, 0-9)") from exc
+    if len(key) != 32:
+        raise ValueError("does not decode to a 32-byte AES key")
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    database_url: str = Field(default_factory=lambda: f"sqlite+aiosqlite:///{Path.cwd() / 'partybot.db'}")
+    redis_url: str | None = None
+    redis_prefix: str = "partybot:"
+
+    wechat_token: str = Field(min_length=3, max_length=32)
+    wechat_appid: str = ""
+    wechat_secret: str = ""
+    wechat_aes_key: str | None = None
+    wechat_aes_key_previous: str | None = None
+    wechat_mode: MessageMode | None = None
+    wechat_account: AccountKind = AccountKind.SERVICE
+    wechat_api_base: str = "https://api.weixin.qq.com"
+
+    signature_max_age_s: int = Field(default=300, ge=1, le=86400)
+    timezone: str = "Asia/Shanghai"
+    reply_budget_s: float = Field(default=4.0, gt=0, le=4.8)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
+    dedupe_ttl_s: int = Field(default=600, ge=300)
+    conversation_ttl_s: int = Field(default=1800, ge=60)
+    shutdown_grace_s: float = Field(default=10.0, ge=0)
+    write_behind_interval_s: float = Field(default=0.2, gt=0)
+    log_format: LogFormat = LogFormat.TEXT
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+    @field_validator("wechat_aes_key", "wechat_aes_key_previous")
+    @classmethod
+    def _aes_key(cls, value: str | None) -> str | None:
+        return _check_aes_key(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if value.startswith("sqlite:///"):
+            value = "sqlite+aiosqlite:///" + value.removeprefix("sqlite:///")
+        if value.startswith(("postgres://", "postgresql://")):
+            value = "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must be a sqlite:/// path or a postgresql:// URL")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _mode_needs_key(self) -> Settings:
+        if self.wechat_mode in (MessageMode.SAFE, MessageMode.COMPATIBLE) and not self.wechat_aes_key:
+            raise ValueError(
+                f"{ENV_PREFIX}WECHAT_MODE={self.wechat_mode.value} needs {ENV_PREFIX}WECHAT_AES_KEY"
+            )
+        if self.wechat_aes_key and not self.wechat_appid:
+            raise ValueError(f"{ENV_PREFIX}WECHAT_APPID is required when {ENV_PREFIX}WECHAT_AES_KEY is set")
+        return self
+
+    @property
+    def message_mode(self) -> MessageMode:
+        """Safe mode when an AES key is set and no mode was named; plain otherwise."""
+        if self.wechat_mode is not None:
+            return self.wechat_mode
+        return MessageMode.SAFE if self.wechat_aes_key else MessageMode.PLAIN
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+class SettingsError(Exception):
+    """Start-up configuration is wrong; the message names the variable."""
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ()) if part != "__root__"]
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if loc:
+            lines.append(f"{ENV_PREFIX}{loc[0].upper()}: {msg}")
+        else:
+            lines.append(msg)
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment; raise SettingsError naming the wrong variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from exc

@@ -1,0 +1,249 @@
+"""The WeChat wire format: signatures, safe-mode crypto, parsing inbound XML, rendering replies.
+
+wechatpy parses messages, renders replies and provides the AES cipher; signatures are checked here
+with ``hmac.compare_digest`` (wechatpy compares them with ``!=``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from xml.parsers.expat import ExpatError
+
+import xmltodict
+from wechatpy import parse_message
+from wechatpy.crypto import PrpCrypto
+from wechatpy.replies import ImageReply as WxImageReply
+from wechatpy.replies import TextReply as WxTextReply
+from wechatpy.replies import VoiceReply as WxVoiceReply
+
+from bot.replies import ImageReply, Reply, TextReply, VoiceReply
+
+# Characters XML 1.0 forbids; user-supplied text is echoed into replies, so drop them.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+class BadRequest(Exception):
+    """The body is not a WeChat message we can read (answered 400)."""
+
+
+class Forbidden(Exception):
+    """Signature or freshness check failed (answered 403, nothing written)."""
+
+
+def sign(token: str, timestamp: str, nonce: str, *extra: str) -> str:
+    """sha1 over the sorted parts: `signature`, or `msg_signature` when the Encrypt value is passed."""
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce, *extra])).encode()).hexdigest()
+
+
+def signature_ok(expected: str, given: str | None) -> bool:
+    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+
+
+def check_signature(
+    token: str, query: Mapping[str, str], now: float, max_age_s: int, *, encrypt: str | None = None
+) -> None:
+    """Raise Forbidden unless `signature` (and `msg_signature` for an encrypted body) match and the
+    timestamp is within max_age_s of now (neither SDK checks freshness: replays would pass)."""
+    timestamp = query.get("timestamp", "")
+    nonce = query.get("nonce", "")
+    if not timestamp.isdigit() or not nonce or len(nonce) > 64:
+        raise Forbidden("missing or malformed timestamp/nonce")
+    if abs(now - int(timestamp)) > max_age_s:
+        raise Forbidden("stale timestamp")
+    if not signature_ok(sign(token, timestamp, nonce), query.get("signature")):
+        raise Forbidden("bad signature")
+    if encrypt is not None and not signature_ok(
+        sign(token, timestamp, nonce, encrypt), query.get("msg_signature")
+    ):
+        raise Forbidden("bad msg_signature")
+
+
+class Cipher:
+    """AES-256-CBC of safe mode (WeChat's Message_Encryption/Technical_Plan), with the previous
+    EncodingAESKey as a fallback so a key rotation in the account settings loses no message."""
+
+    def __init__(self, appid: str, aes_key: str, previous_key: str | None = None) -> None:
+        self.appid = appid
+        self._current = PrpCrypto(base64.b64decode(aes_key + "="))
+        self._previous = PrpCrypto(base64.b64decode(previous_key + "=")) if previous_key else None
+
+    def encrypt(self, plaintext: str) -> str:
+        encrypted: bytes = self._current.encrypt(plaintext, self.appid)
+        return encrypted.decode()
+
+    def decrypt(self, ciphertext: str) -> str:
+        for crypto in (self._current, self._previous):
+            if crypto is None:
+                continue
+            try:
+                text: str = crypto.decrypt(ciphertext, self.appid)
+                return text
+            except Exception:  # noqa: S112 - any failure of padding/length/appid means "not this key"
+                continue
+        raise BadRequest("cannot decrypt the message with the current or previous key")
+
+    def encrypted_reply(self, token: str, plaintext: str, timestamp: str, nonce: str) -> str:
+        encrypt = self.encrypt(plaintext)
+        signature = sign(token, timestamp, nonce, encrypt)
+        return (
+            f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt>"
+            f"<MsgSignature><![CDATA[{signature}]]></MsgSignature>"
+            f"<TimeStamp>{timestamp}</TimeStamp><Nonce><![CDATA[{nonce}]]></Nonce></xml>"
+        )
+
+
+def parse_xml(body: bytes | str) -> dict[str, Any]:
+    """Parse a WeChat XML document to its <xml> mapping; entity declarations are refused."""
+    try:
+        doc = xmltodict.parse(body, disable_entities=True)
+    except (ExpatError, ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"malformed XML: {exc}") from exc
+    root = doc.get("xml") if isinstance(doc, dict) else None
+    if not isinstance(root, dict):
+        raise BadRequest("the document has no <xml> root element")
+    return root
+
+
+def extract_encrypt(body: bytes) -> str:
+    root = parse_xml(body)
+    encrypt = root.get("Encrypt")
+    if not isinstance(encrypt, str) or not encrypt:
+        raise BadRequest("encrypted request without an <Encrypt> element")
+    return encrypt
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest("unexpected nested element")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One message or event from a user, as partybot handles it."""
+
+    openid: str
+    account: str
+    kind: str  # text, image, voice, video, shortvideo, location, link, file, event, or WeChat's name
+    create_time: int
+    msg_id: int | None = None
+    # The text a handler reads: normalised text, or the normalised recognition of a voice message.
+    text: str = ""
+    raw_text: str | None = None
+    event: str | None = None  # lower case: subscribe, unsubscribe, scan, click, view, location, ...
+    event_key: str | None = None
+    scene: str | None = None  # parametric QR scene (subscribe via qrscene_..., SCAN)
+    media_id: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    fields: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def is_event(self) -> bool:
+        return self.kind == "event"
+
+    @property
+    def dedupe_key(self) -> str:
+        """MsgId for messages; openid + time + event + key for events (which carry no MsgId), so two
+        different events from one user in the same second are both handled."""
+        if self.msg_id:
+            return f"m:{self.openid}:{self.msg_id}"
+        return f"e:{self.openid}:{self.create_time}:{self.event or self.kind}:{self.event_key or ''}"
+
+
+def parse_incoming(xml: str) -> Incoming:
+    """Parse plaintext message XML into Incoming; BadRequest when it is not a usable message."""
+    try:
+        msg = parse_message(xml)
+    except (ExpatError, ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"cannot parse message: {exc!r}") from exc
+    if msg is None:
+        raise BadRequest("empty body")
+    raw = msg._data
+    if not isinstance(raw, dict):
+        raise BadRequest("unexpected document shape")
+    fields = {str(k): _text(v) for k, v in raw.items()}
+    openid = fields.get("FromUserName") or ""
+    account = fields.get("ToUserName") or ""
+    if not openid or len(openid) > 64 or not account:
+        raise BadRequest("FromUserName/ToUserName missing")
+    kind = (fields.get("MsgType") or "").lower()
+    if not kind:
+        raise BadRequest("MsgType missing")
+    create = fields.get("CreateTime") or "0"
+    msg_id_text = fields.get("MsgId") or fields.get("MsgID")
+    if not create.isdigit() or (msg_id_text is not None and not msg_id_text.isdigit()):
+        raise BadRequest("CreateTime/MsgId not numeric")
+    msg_id = int(msg_id_text) if msg_id_text else None
+
+    text: str | None = None
+    event = event_key = scene = None
+    latitude = longitude = None
+    if kind == "text":
+        text = fields.get("Content") or ""
+    elif kind == "voice":
+        text = fields.get("Recognition") or None
+    elif kind == "event":
+        event = (fields.get("Event") or "").lower() or None
+        event_key = fields.get("EventKey")
+        if event == "subscribe" and event_key and event_key.startswith("qrscene_"):
+            scene = event_key.removeprefix("qrscene_")
+        elif event == "scan":
+            scene = event_key
+        if event == "location":
+            latitude, longitude = _float(fields.get("Latitude")), _float(fields.get("Longitude"))
+    if kind == "location":
+        latitude, longitude = _float(fields.get("Location_X")), _float(fields.get("Location_Y"))
+    return Incoming(
+        openid=openid,
+        account=account,
+        kind=kind,
+        create_time=int(create),
+        msg_id=msg_id,
+        text=text or "",
+        raw_text=text,
+        event=event,
+        event_key=event_key,
+        scene=scene,
+        media_id=fields.get("MediaId"),
+        latitude=latitude,
+        longitude=longitude,
+        fields=fields,
+    )
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def safe_cdata(text: str) -> str:
+    """Make user-supplied text safe inside the CDATA sections of a reply: split any ``]]>`` across
+    two sections and drop characters XML 1.0 forbids."""
+    return _XML_ILLEGAL.sub("", text).replace("]]>", "]]]]><![CDATA[>")
+
+
+def render_reply(reply: Reply, msg: Incoming, now: float) -> str:
+    """Render a passive reply as plaintext XML."""
+    common: dict[str, Any] = {"source": msg.account, "target": msg.openid, "time": int(now)}
+    wx: WxTextReply | WxVoiceReply | WxImageReply
+    if isinstance(reply, TextReply):
+        wx = WxTextReply(content=safe_cdata(reply.text), **common)
+    elif isinstance(reply, VoiceReply):
+        wx = WxVoiceReply(media_id=reply.media_id, **common)
+    elif isinstance(reply, ImageReply):
+        wx = WxImageReply(media_id=reply.media_id, **common)
+    else:  # pragma: no cover - exhaustive over Reply
+        raise TypeError(f"cannot render {reply!r}")
+    rendered: str = wx.render()
+    return rendered
