@@ -84,8 +84,10 @@ class Database:
 
 
 def engine_for_migrations(url: str) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=1, max_overflow=0) if url.startswith("sqlite") else (
-        create_async_engine(url)
+    engine = (
+        create_async_engine(url, pool_size=1, max_overflow=0)
+        if url.startswith("sqlite")
+        else (create_async_engine(url))
     )
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -94,7 +96,7 @@ def engine_for_migrations(url: str) -> AsyncEngine:
 
 def dialect_insert(session: AsyncSession) -> Any:
     """The dialect's INSERT with ON CONFLICT support (sqlite or postgresql)."""
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         return pg_insert

@@ -1,0 +1,186 @@
+"""The aiohttp application: `create_app(settings, ...)` with typed AppKeys and a cleanup_ctx."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+from aiohttp import web
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+
+from bot.clock import Clock, SystemClock
+from bot.content import Content, load_content
+from bot.dedupe import DedupeStore, MemoryDedupe, RedisDedupe
+from bot.dispatcher import Dispatcher
+from bot.locks import UserLocks
+from bot.metrics import Metrics
+from bot.nlp import NLP, quiet_jieba
+from bot.router import Router
+from bot.services import Conversations, LateReplies, Services, Users
+from bot.settings import Settings
+from bot.webhook import Response, Webhook
+from bot.wechat import BadRequest, Forbidden
+from bot.writebehind import WriteBehind
+from models import OutboxRow
+from models.db import Database
+
+log = logging.getLogger("partybot.app")
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+CONTENT = web.AppKey("content", Content)
+NLP_KEY = web.AppKey("nlp", NLP)
+METRICS = web.AppKey("metrics", Metrics)
+ROOT_ROUTER = web.AppKey("root_router", Router)
+SERVICES = web.AppKey("services", Services)
+WEBHOOK = web.AppKey("webhook", Webhook)
+
+
+def build_root_router(extra: Sequence[Router] = ()) -> Router:
+    """The handler tree in priority order (DESIGN.md, How a message flows, step 6). `extra` routers
+    (tests, plug-ins) go after cancel/help and before the fallback."""
+    from handlers import events, fallback, help, menu_items
+
+    root = Router("root")
+    root.include(help.router(), events.router())
+    for router in extra:
+        root.include(router)
+    root.include(menu_items.router(), fallback.router())
+    return root
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    nlp: NLP | None = None,
+    routers: Sequence[Router] = (),
+) -> web.Application:
+    """Build the app. jieba and content load here, at start-up, never on the first message."""
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_errors])
+    content = nlp.content if nlp is not None else load_content()
+    if nlp is None:
+        quiet_jieba()
+        nlp = NLP(content)
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or SystemClock()
+    app[CONTENT] = content
+    app[NLP_KEY] = nlp
+    app[METRICS] = Metrics()
+    app[ROOT_ROUTER] = build_root_router(routers)
+    app.cleanup_ctx.append(_resources)
+    app.router.add_get("/wechat", _verify)
+    app.router.add_post("/wechat", _receive)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/metrics", _metrics)
+    return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings, clock, metrics = app[SETTINGS], app[CLOCK], app[METRICS]
+    db = Database(settings.database_url)
+    redis: Redis | None = None
+    dedupe: DedupeStore
+    if settings.redis_url:
+        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        await redis.ping()
+        # A pending marker outlives the budget and WeChat's retries (~15 s) but not much more, so a
+        # killed process does not hold a message's key for the whole dedupe period.
+        pending_ttl = int(max(30, settings.reply_budget_s * 5))
+        dedupe = RedisDedupe(redis, settings.redis_prefix, settings.dedupe_ttl_s, pending_ttl)
+    else:
+        dedupe = MemoryDedupe(settings.dedupe_ttl_s)
+    write_behind = WriteBehind(db, settings.write_behind_interval_s, metrics)
+    services = Services(
+        db=db,
+        clock=clock,
+        metrics=metrics,
+        dedupe=dedupe,
+        locks=UserLocks(redis, settings.redis_prefix),
+        write_behind=write_behind,
+        conversations=Conversations(db),
+        users=Users(db, write_behind),
+        late_replies=LateReplies(db, clock),
+    )
+    dispatcher = Dispatcher(app[ROOT_ROUTER], settings, app[CONTENT], app[NLP_KEY], services)
+    app[SERVICES] = services
+    app[WEBHOOK] = Webhook(settings, dispatcher, services)
+    write_behind.start()
+    log.info("partybot ready", extra={"mode": settings.message_mode.value, "redis": bool(redis)})
+    try:
+        yield
+    finally:
+        await app[WEBHOOK].drain(settings.shutdown_grace_s)
+        await write_behind.stop()
+        if redis is not None:
+            await redis.aclose()
+        await db.dispose()
+
+
+def _respond(result: Response) -> web.Response:
+    return web.Response(status=result.status, text=result.body, content_type=result.content_type)
+
+
+async def _verify(request: web.Request) -> web.Response:
+    return _respond(request.app[WEBHOOK].verify(request.query))
+
+
+async def _receive(request: web.Request) -> web.Response:
+    started = asyncio.get_running_loop().time()
+    webhook = request.app[WEBHOOK]
+    metrics = request.app[METRICS]
+    if not webhook.accepting:
+        return web.Response(status=503, text="shutting down")
+    try:
+        webhook.check(request.query)
+        body = await request.read()  # raises 413 past client_max_size
+        msg, encrypted = webhook.open(request.query, body)
+    except Forbidden as exc:
+        log.warning("request refused: %s", exc, extra={"remote": request.remote})
+        metrics.requests.labels("403").inc()
+        return web.Response(status=403, text="forbidden")
+    except BadRequest as exc:
+        log.warning("bad request: %s", exc, extra={"remote": request.remote})
+        metrics.requests.labels("400").inc()
+        return web.Response(status=400, text="bad request")
+    result = await webhook.receive(request.query, msg, encrypted, started)
+    metrics.webhook_seconds.observe(asyncio.get_running_loop().time() - started)
+    metrics.requests.labels(str(result.status)).inc()
+    return _respond(result)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    try:
+        await request.app[SERVICES].db.ping()
+    except Exception as exc:
+        log.error("health check: database unreachable: %s", exc)
+        return web.json_response({"status": "error", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok"})
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    async with services.db.read() as session:
+        rows = (
+            await session.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status))
+        ).all()
+    for status, count in rows:
+        services.metrics.outbox_depth.labels(status).set(count)
+    return web.Response(body=services.metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+@web.middleware
+async def _errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status == 413:
+            request.app[METRICS].requests.labels("413").inc()
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.Response(status=500, text="internal error")

@@ -1,0 +1,90 @@
+"""What a handler gets besides the message: who the user is, their conversation, the services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from bot.clock import Clock
+from bot.content import Content
+from bot.nlp import NLP
+from bot.settings import Settings
+from models.db import Database
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is writing. Until the roster exists (members issue) everyone is a resident."""
+
+    openid: str
+    role: str = "resident"
+
+
+class Conversation:
+    """The user's active multi-step conversation; handlers change it, the dispatcher persists it."""
+
+    def __init__(self, name: str | None, data: dict[str, Any], expires_at: datetime | None) -> None:
+        self.name, self.data, self.expires_at = name, dict(data), expires_at
+        self.changed = False
+
+    @property
+    def active(self) -> bool:
+        return self.name is not None
+
+    def enter(self, name: str, now: datetime, ttl_s: float, **data: Any) -> None:
+        self.name, self.data, self.expires_at = name, dict(data), now + timedelta(seconds=ttl_s)
+        self.changed = True
+
+    def update(self, now: datetime, ttl_s: float, **data: Any) -> None:
+        if self.name is None:
+            raise RuntimeError("no active conversation to update")
+        self.data.update(data)
+        self.expires_at = now + timedelta(seconds=ttl_s)
+        self.changed = True
+
+    def clear(self) -> None:
+        if self.name is not None:
+            self.name, self.data, self.expires_at = None, {}, None
+            self.changed = True
+
+
+@dataclass(slots=True)
+class Context:
+    identity: Identity
+    conversation: Conversation
+    content: Content
+    nlp: NLP
+    db: Database
+    clock: Clock
+    settings: Settings
+    services: Services
+    dedupe_key: str
+    # Filled by the dispatcher before routing: the recognised intent and a menu number, if any.
+    intent: str | None = None
+    number: int | None = None
+    # Data returned by the matching route's filters (a regex match, ...).
+    match: dict[str, Any] = field(default_factory=dict)
+    route: str = ""
+    # Set by a handler that erased the user's WeChat-side data: keep the message out of the log.
+    forget_user: bool = False
+
+    @property
+    def openid(self) -> str:
+        return self.identity.openid
+
+    @property
+    def role(self) -> str:
+        return self.identity.role
+
+    def text(self, key: str, **values: object) -> str:
+        return self.content.text(key, **values)
+
+    def menu(self) -> str:
+        return self.content.render_menu(self.role)
+
+    def enter(self, name: str, **data: Any) -> None:
+        self.conversation.enter(name, self.clock.now(), self.settings.conversation_ttl_s, **data)

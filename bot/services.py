@@ -1,0 +1,145 @@
+"""The app's services that handlers and the dispatcher share: conversations, users, outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.context import Conversation
+from bot.dedupe import DedupeStore
+from bot.locks import UserLocks
+from bot.metrics import Metrics
+from bot.replies import Reply, reply_to_json
+from bot.writebehind import WriteBehind
+from models import ConversationState, InboundLog, OutboxRow, OutboxStatus, WeChatUser
+from models.db import Database, dialect_insert
+
+
+class Conversations:
+    """Conversation state, one row per openid, with an expiry."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def load(self, session: AsyncSession, openid: str, now: datetime) -> Conversation:
+        row = await session.get(ConversationState, openid)
+        if row is None or row.expires_at <= now:
+            return Conversation(None, {}, None)
+        return Conversation(row.name, row.data, row.expires_at)
+
+    async def save(self, openid: str, conversation: Conversation, now: datetime) -> None:
+        async with self._db.write() as session:
+            if conversation.name is None or conversation.expires_at is None:
+                await session.execute(delete(ConversationState).where(ConversationState.openid == openid))
+                return
+            await session.merge(
+                ConversationState(
+                    openid=openid,
+                    name=conversation.name,
+                    data=conversation.data,
+                    expires_at=conversation.expires_at,
+                    updated_at=now,
+                )
+            )
+
+
+class Users:
+    """Followers: subscription state, and erasing WeChat-side data on unfollow."""
+
+    def __init__(self, db: Database, write_behind: WriteBehind) -> None:
+        self._db, self._write_behind = db, write_behind
+
+    async def subscribed(self, openid: str, at: datetime) -> None:
+        async with self._db.write() as session:
+            insert = dialect_insert(session)
+            await session.execute(
+                insert(WeChatUser)
+                .values(openid=openid, first_seen_at=at, last_seen_at=at, subscribed=True, subscribed_at=at)
+                .on_conflict_do_update(
+                    index_elements=["openid"],
+                    set_={"subscribed": True, "subscribed_at": at, "unsubscribed_at": None},
+                )
+            )
+
+    async def unsubscribed(self, openid: str, at: datetime) -> None:
+        """WeChat's rules ask the account to delete a user's data when they unfollow: the openid's
+        conversation, message log and allowance go; the row stays as a bare marker."""
+        self._write_behind.forget(openid)
+        async with self._db.write() as session:
+            await session.execute(delete(ConversationState).where(ConversationState.openid == openid))
+            await session.execute(delete(InboundLog).where(InboundLog.openid == openid))
+            await session.execute(
+                update(WeChatUser)
+                .where(WeChatUser.openid == openid)
+                .values(
+                    subscribed=False,
+                    unsubscribed_at=at,
+                    last_message_at=None,
+                    window_kind=None,
+                    window_expires_at=None,
+                    window_left=0,
+                )
+            )
+
+
+class LateReplies:
+    """Answers that missed the reply budget: persisted in the outbox before `success` is returned."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db, self._clock = db, clock
+
+    @staticmethod
+    def key(dedupe_key: str) -> str:
+        return f"late:{dedupe_key}"
+
+    async def hold(self, dedupe_key: str, openid: str, message: dict[str, Any]) -> None:
+        """Store the inbound message so the answer survives the process (status awaiting-answer)."""
+        now = self._clock.now()
+        async with self._db.write() as session:
+            insert = dialect_insert(session)
+            await session.execute(
+                insert(OutboxRow)
+                .values(
+                    idempotency_key=self.key(dedupe_key),
+                    openid=openid,
+                    kind="late_reply",
+                    status=OutboxStatus.AWAITING_ANSWER.value,
+                    payload={"message": message},
+                    attempts=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            )
+
+    async def answer(self, dedupe_key: str, reply: Reply | None) -> None:
+        """The handler finished: queue its answer for delivery (or close the row if it had none)."""
+        now = self._clock.now()
+        async with self._db.write() as session:
+            row = await session.scalar(
+                select(OutboxRow).where(OutboxRow.idempotency_key == self.key(dedupe_key))
+            )
+            if row is None or row.status != OutboxStatus.AWAITING_ANSWER.value:
+                return
+            row.payload = {**row.payload, "reply": reply_to_json(reply) if reply else None}
+            row.status = (OutboxStatus.QUEUED if reply else OutboxStatus.NO_ANSWER).value
+            row.next_attempt_at = now if reply else None
+            row.updated_at = now
+
+
+@dataclass(slots=True)
+class Services:
+    db: Database
+    clock: Clock
+    metrics: Metrics
+    dedupe: DedupeStore
+    locks: UserLocks
+    write_behind: WriteBehind
+    conversations: Conversations
+    users: Users
+    late_replies: LateReplies

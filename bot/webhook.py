@@ -1,0 +1,233 @@
+"""The webhook's work, independent of aiohttp: verify, decrypt, parse, dedupe, answer within budget.
+
+Past the reply budget the message is stored as an outbox row *before* `success` is returned (WeChat
+does not retry after `success`), and the answer is delivered later from the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.dedupe import Outcome
+from bot.dispatcher import Answer, Dispatcher
+from bot.replies import Reply, TextReply
+from bot.services import Services
+from bot.settings import MessageMode, Settings
+from bot.wechat import (
+    BadRequest,
+    Cipher,
+    Forbidden,
+    Incoming,
+    check_signature,
+    extract_encrypt,
+    parse_incoming,
+    render_reply,
+)
+from bot.window import interaction_kind
+from bot.writebehind import Interaction, LogEntry
+
+log = logging.getLogger("partybot.webhook")
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: str
+    content_type: str = "text/plain"
+
+
+SUCCESS = Response(200, "success")
+
+
+def openid_hash(openid: str) -> str:
+    return hashlib.sha256(openid.encode()).hexdigest()[:12]
+
+
+class Webhook:
+    def __init__(self, settings: Settings, dispatcher: Dispatcher, services: Services) -> None:
+        self.settings, self.dispatcher, self.services = settings, dispatcher, services
+        self.cipher = (
+            Cipher(settings.wechat_appid, settings.wechat_aes_key, settings.wechat_aes_key_previous)
+            if settings.wechat_aes_key
+            else None
+        )
+        self._tasks: set[asyncio.Task[None] | asyncio.Task[Reply | None]] = set()
+        self.accepting = True
+
+    # --- GET: the URL verification handshake ----------------------------------------------------
+
+    def verify(self, query: Mapping[str, str]) -> Response:
+        try:
+            check_signature(
+                self.settings.wechat_token,
+                query,
+                self.services.clock.time(),
+                self.settings.signature_max_age_s,
+            )
+        except Forbidden as exc:
+            log.warning("verification refused: %s", exc)
+            return Response(403, "forbidden")
+        echostr = query.get("echostr")
+        if echostr is None:
+            return Response(400, "echostr missing")
+        if query.get("encrypt_type") == "aes" and self.cipher is not None and "msg_signature" in query:
+            # Safe-mode verification (some consoles send an encrypted echostr).
+            try:
+                check_signature(
+                    self.settings.wechat_token,
+                    query,
+                    self.services.clock.time(),
+                    self.settings.signature_max_age_s,
+                    encrypt=echostr,
+                )
+                return Response(200, self.cipher.decrypt(echostr))
+            except (Forbidden, BadRequest):
+                return Response(403, "forbidden")
+        return Response(200, echostr)
+
+    # --- POST: a message or event ---------------------------------------------------------------
+
+    def check(self, query: Mapping[str, str]) -> None:
+        """Signature and freshness, before the body is read."""
+        check_signature(
+            self.settings.wechat_token, query, self.services.clock.time(), self.settings.signature_max_age_s
+        )
+
+    def open(self, query: Mapping[str, str], body: bytes) -> tuple[Incoming, bool]:
+        """Decrypt (safe/compatible mode) and parse; returns the message and whether it was encrypted."""
+        encrypted = query.get("encrypt_type") == "aes"
+        if encrypted:
+            if self.cipher is None:
+                raise BadRequest("encrypted message, but PARTYBOT_WECHAT_AES_KEY is not set")
+            encrypt = extract_encrypt(body)
+            check_signature(
+                self.settings.wechat_token,
+                query,
+                self.services.clock.time(),
+                self.settings.signature_max_age_s,
+                encrypt=encrypt,
+            )
+            return parse_incoming(self.cipher.decrypt(encrypt)), True
+        if self.settings.message_mode is MessageMode.SAFE:
+            raise Forbidden("plaintext message refused: the account is in safe mode")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequest("body is not UTF-8") from exc
+        return parse_incoming(text), False
+
+    async def receive(
+        self, query: Mapping[str, str], msg: Incoming, encrypted: bool, started: float
+    ) -> Response:
+        """Answer one parsed message within the reply budget (started: loop time of arrival)."""
+        loop = asyncio.get_running_loop()
+        deadline = started + self.settings.reply_budget_s
+        key = msg.dedupe_key
+        services = self.services
+        claim = await services.dedupe.claim(key)
+        if not claim.owner:
+            services.metrics.dedupe_hits.inc()
+            outcome = await claim.wait(deadline - loop.time())
+            return self.render(outcome.reply if outcome else None, msg, query, encrypted)
+
+        services.write_behind.record(
+            Interaction(msg.openid, interaction_kind(msg.kind, msg.event), services.clock.now())
+        )
+        task: asyncio.Task[Reply | None] = asyncio.create_task(self._process(msg))
+        self._track(task)
+        done, _ = await asyncio.wait({task}, timeout=max(deadline - loop.time(), 0))
+        if task in done:
+            reply = task.result()
+            await claim.resolve(Outcome(reply))
+            return self.render(reply, msg, query, encrypted)
+
+        services.metrics.budget_overruns.inc()
+        await services.late_replies.hold(key, msg.openid, {k: v for k, v in msg.fields.items()})
+        await claim.resolve(Outcome(None))
+        self._track(asyncio.create_task(self._finish_late(key, task)))
+        return SUCCESS
+
+    async def _finish_late(self, key: str, task: asyncio.Task[Reply | None]) -> None:
+        reply = await task
+        await self.services.late_replies.answer(key, reply)
+
+    async def _process(self, msg: Incoming) -> Reply | None:
+        started = time.perf_counter()
+        try:
+            answer = await self.dispatcher.dispatch(msg)
+        except Exception:
+            log.exception("dispatch failed for %s", msg.dedupe_key)
+            answer = Answer(TextReply(self.dispatcher.content.text("handler_error")), "error", msg.text)
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        late = duration_ms / 1000 > self.settings.reply_budget_s
+        services = self.services
+        services.metrics.replies.labels(answer.route).inc()
+        log.info(
+            "message handled",
+            extra={
+                "dedupe_key": msg.dedupe_key,
+                "openid_hash": openid_hash(msg.openid),
+                "route": answer.route,
+                "duration_ms": duration_ms,
+                "kind": msg.kind,
+                "late": late,
+            },
+        )
+        if not answer.forget_user:
+            services.write_behind.log(
+                LogEntry(
+                    dedupe_key=msg.dedupe_key,
+                    openid=msg.openid,
+                    kind=msg.kind,
+                    event=msg.event,
+                    content=(msg.raw_text or msg.event_key or None),
+                    route=answer.route,
+                    duration_ms=duration_ms,
+                    late=late,
+                    received_at=services.clock.now(),
+                )
+            )
+        return answer.reply
+
+    def render(
+        self, reply: Reply | None, msg: Incoming, query: Mapping[str, str], encrypted: bool
+    ) -> Response:
+        if reply is None:
+            return SUCCESS
+        now = self.services.clock.time()
+        xml = render_reply(reply, msg, now)
+        if encrypted:
+            assert self.cipher is not None
+            xml = self.cipher.encrypted_reply(
+                self.settings.wechat_token, xml, str(int(now)), query.get("nonce", "")
+            )
+        return Response(200, xml, "application/xml")
+
+    def _track(self, task: asyncio.Task[None] | asyncio.Task[Reply | None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, grace_s: float) -> None:
+        """Graceful shutdown: take no more messages, let the ones in flight finish (up to grace_s)."""
+        self.accepting = False
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning(
+                    "shutdown: %d messages still running after %.1fs were cancelled; their "
+                    "outbox rows stay awaiting-answer",
+                    len(pending),
+                    grace_s,
+                )
+                await asyncio.gather(*pending, return_exceptions=True)

@@ -1,0 +1,31 @@
+"""Follow / unfollow, and the events partybot receives but does not use (answered `success`)."""
+
+from __future__ import annotations
+
+from bot.context import Context
+from bot.replies import Reply, TextReply
+from bot.router import Event, Router
+from bot.wechat import Incoming
+
+
+def router() -> Router:
+    r = Router("events")
+
+    @r.event(Event("subscribe"))
+    async def subscribe(msg: Incoming, ctx: Context) -> Reply | None:
+        await ctx.services.users.subscribed(msg.openid, ctx.clock.now())
+        return TextReply(ctx.text("welcome", community=ctx.content.community_name, menu=ctx.menu()))
+
+    @r.event(Event("unsubscribe"))
+    async def unsubscribe(msg: Incoming, ctx: Context) -> Reply | None:
+        await ctx.services.users.unsubscribed(msg.openid, ctx.clock.now())
+        ctx.forget_user = True
+        return None
+
+    @r.event()
+    async def unused_event(msg: Incoming, ctx: Context) -> Reply | None:
+        # SCAN (binding by QR comes with the members issue), VIEW, LOCATION reports, *JOBFINISH
+        # (the outbound engine), and anything WeChat adds: nothing to say, answer `success`.
+        return None
+
+    return r

@@ -1,0 +1,37 @@
+"""Last in the tree: never silent. Unknown text gets the menu; other kinds say what partybot takes."""
+
+from __future__ import annotations
+
+from bot.context import Context
+from bot.replies import Reply, TextReply
+from bot.router import Kind, Number, Router
+from bot.wechat import Incoming
+
+
+def router() -> Router:
+    r = Router("fallback")
+
+    @r.message(Number())
+    async def unknown_number(msg: Incoming, ctx: Context) -> Reply | None:
+        return TextReply(ctx.text("menu_number_unknown", number=ctx.match["number"], menu=ctx.menu()))
+
+    @r.message(Kind("text"))
+    async def unknown_text(msg: Incoming, ctx: Context) -> Reply | None:
+        return TextReply(ctx.text("unknown_text", menu=ctx.menu()))
+
+    @r.message(Kind("voice"))
+    async def voice(msg: Incoming, ctx: Context) -> Reply | None:
+        if msg.text:
+            return TextReply(ctx.text("unknown_text", menu=ctx.menu()))
+        # No Recognition (WeChat is retiring it): ask for text or a number.
+        return TextReply(ctx.text("voice_unrecognised", menu=ctx.menu()))
+
+    @r.message(Kind("location"))
+    async def location(msg: Incoming, ctx: Context) -> Reply | None:
+        return TextReply(ctx.text("location_received", menu=ctx.menu()))
+
+    @r.message()
+    async def other_kind(msg: Incoming, ctx: Context) -> Reply | None:
+        return TextReply(ctx.text("unsupported_kind", kind=ctx.content.kind_name(msg.kind), menu=ctx.menu()))
+
+    return r
