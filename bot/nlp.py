@@ -28,7 +28,8 @@ class NLP:
         self.content = content
         self.tokenizer = jieba.Tokenizer()
         self.tokenizer.initialize()
-        self.tokenizer.load_userdict(str(content.userdict_path))
+        with content.userdict_path.open("rb") as userdict:  # jieba leaves a path's file open
+            self.tokenizer.load_userdict(userdict)
         self._t2s = opencc.OpenCC("t2s")
         self._phrases: dict[str, str] = {}
         self._keywords: list[tuple[str, frozenset[str]]] = []

@@ -22,10 +22,4 @@ def router() -> Router:
         ctx.forget_user = True
         return None
 
-    @r.event()
-    async def unused_event(msg: Incoming, ctx: Context) -> Reply | None:
-        # SCAN (binding by QR comes with the members issue), VIEW, LOCATION reports, *JOBFINISH
-        # (the outbound engine), and anything WeChat adds: nothing to say, answer `success`.
-        return None
-
     return r

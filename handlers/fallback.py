@@ -30,6 +30,12 @@ def router() -> Router:
     async def location(msg: Incoming, ctx: Context) -> Reply | None:
         return TextReply(ctx.text("location_received", menu=ctx.menu()))
 
+    @r.event()
+    async def unused_event(msg: Incoming, ctx: Context) -> Reply | None:
+        # SCAN (binding by QR comes with the members issue), VIEW, LOCATION reports, *JOBFINISH
+        # (the outbound engine), clicks on keys nobody handles, and anything WeChat adds: `success`.
+        return None
+
     @r.message()
     async def other_kind(msg: Incoming, ctx: Context) -> Reply | None:
         return TextReply(ctx.text("unsupported_kind", kind=ctx.content.kind_name(msg.kind), menu=ctx.menu()))

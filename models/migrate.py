@@ -54,3 +54,10 @@ async def is_empty(url: str) -> bool:
             return not names
     finally:
         await engine.dispose()
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    head: str | None = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return head
