@@ -117,6 +117,16 @@ async def test_reply_escapes_cdata_end_in_user_text(make_client: AppFactory, clo
 
     client = await make_client(routers=(echo,))
     user = WeChatUser(client, clock, "o-echo")
-    tricky = "a]]><Content>injected</Content>\x01b"
+    tricky = "a]]><Content>injected</Content>b"
     result = await user.send(tricky)
     assert result.text == "您说：a]]><Content>injected</Content>b"
+
+
+def test_reply_drops_characters_xml_forbids() -> None:
+    from bot.simulate import read_reply
+    from bot.wechat import render_reply
+
+    msg = Incoming(openid="o-1", account="gh_x", kind="text", create_time=1)
+    xml = render_reply(TextReply("a\x01b]]>c\x0b"), msg, 1714036504)
+    reply = read_reply("t", xml)
+    assert reply is not None and reply["Content"] == "ab]]>c"
