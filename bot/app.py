@@ -136,7 +136,7 @@ async def _receive(request: web.Request) -> web.Response:
     try:
         webhook.check(request.query)
         body = await request.read()  # raises 413 past client_max_size
-        msg, encrypted = webhook.open(request.query, body)
+        msg, envelope = webhook.open(request.query, body)
     except Forbidden as exc:
         log.warning("request refused: %s", exc, extra={"remote": request.remote})
         metrics.requests.labels("403").inc()
@@ -145,7 +145,7 @@ async def _receive(request: web.Request) -> web.Response:
         log.warning("bad request: %s", exc, extra={"remote": request.remote})
         metrics.requests.labels("400").inc()
         return web.Response(status=400, text="bad request")
-    result = await webhook.receive(request.query, msg, encrypted, started)
+    result = await webhook.receive(request.query, msg, envelope, started)
     metrics.webhook_seconds.observe(asyncio.get_running_loop().time() - started)
     metrics.requests.labels(str(result.status)).inc()
     return _respond(result)

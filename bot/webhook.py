@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
 
 from bot.dedupe import Outcome
 from bot.dispatcher import Answer, Dispatcher
@@ -46,6 +47,14 @@ SUCCESS = Response(200, "success")
 
 def openid_hash(openid: str) -> str:
     return hashlib.sha256(openid.encode()).hexdigest()[:12]
+
+
+class Envelope(Enum):
+    """How the message came: plaintext, or encrypted with the current or the previous AES key."""
+
+    PLAIN = "plain"
+    CURRENT_KEY = "current"
+    PREVIOUS_KEY = "previous"
 
 
 class Webhook:
@@ -98,8 +107,8 @@ class Webhook:
             self.settings.wechat_token, query, self.services.clock.time(), self.settings.signature_max_age_s
         )
 
-    def open(self, query: Mapping[str, str], body: bytes) -> tuple[Incoming, bool]:
-        """Decrypt (safe/compatible mode) and parse; returns the message and whether it was encrypted."""
+    def open(self, query: Mapping[str, str], body: bytes) -> tuple[Incoming, Envelope]:
+        """Decrypt (safe/compatible mode) and parse."""
         encrypted = query.get("encrypt_type") == "aes"
         if encrypted:
             if self.cipher is None:
@@ -112,17 +121,18 @@ class Webhook:
                 self.settings.signature_max_age_s,
                 encrypt=encrypt,
             )
-            return parse_incoming(self.cipher.decrypt(encrypt)), True
+            xml, previous = self.cipher.open(encrypt)
+            return parse_incoming(xml), Envelope.PREVIOUS_KEY if previous else Envelope.CURRENT_KEY
         if self.settings.message_mode is MessageMode.SAFE:
             raise Forbidden("plaintext message refused: the account is in safe mode")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise BadRequest("body is not UTF-8") from exc
-        return parse_incoming(text), False
+        return parse_incoming(text), Envelope.PLAIN
 
     async def receive(
-        self, query: Mapping[str, str], msg: Incoming, encrypted: bool, started: float
+        self, query: Mapping[str, str], msg: Incoming, envelope: Envelope, started: float
     ) -> Response:
         """Answer one parsed message within the reply budget (started: loop time of arrival)."""
         loop = asyncio.get_running_loop()
@@ -133,7 +143,7 @@ class Webhook:
         if not claim.owner:
             services.metrics.dedupe_hits.inc()
             outcome = await claim.wait(deadline - loop.time())
-            return self.render(outcome.reply if outcome else None, msg, query, encrypted)
+            return self.render(outcome.reply if outcome else None, msg, query, envelope)
 
         services.write_behind.record(
             Interaction(msg.openid, interaction_kind(msg.kind, msg.event), services.clock.now())
@@ -144,7 +154,7 @@ class Webhook:
         if task in done:
             reply = task.result()
             await claim.resolve(Outcome(reply))
-            return self.render(reply, msg, query, encrypted)
+            return self.render(reply, msg, query, envelope)
 
         services.metrics.budget_overruns.inc()
         await services.late_replies.hold(key, msg.openid, {k: v for k, v in msg.fields.items()})
@@ -195,16 +205,17 @@ class Webhook:
         return answer.reply
 
     def render(
-        self, reply: Reply | None, msg: Incoming, query: Mapping[str, str], encrypted: bool
+        self, reply: Reply | None, msg: Incoming, query: Mapping[str, str], envelope: Envelope
     ) -> Response:
         if reply is None:
             return SUCCESS
         now = self.services.clock.time()
         xml = render_reply(reply, msg, now)
-        if encrypted:
+        if envelope is not Envelope.PLAIN:
             assert self.cipher is not None
             xml = self.cipher.encrypted_reply(
-                self.settings.wechat_token, xml, str(int(now)), query.get("nonce", "")
+                self.settings.wechat_token, xml, str(int(now)), query.get("nonce", ""),
+                previous=envelope is Envelope.PREVIOUS_KEY,
             )
         return Response(200, xml, "application/xml")
 

@@ -73,23 +73,30 @@ class Cipher:
         self._current = PrpCrypto(base64.b64decode(aes_key + "="))
         self._previous = PrpCrypto(base64.b64decode(previous_key + "=")) if previous_key else None
 
-    def encrypt(self, plaintext: str) -> str:
-        encrypted: bytes = self._current.encrypt(plaintext, self.appid)
+    def encrypt(self, plaintext: str, *, previous: bool = False) -> str:
+        crypto = self._previous if previous and self._previous is not None else self._current
+        encrypted: bytes = crypto.encrypt(plaintext, self.appid)
         return encrypted.decode()
 
     def decrypt(self, ciphertext: str) -> str:
-        for crypto in (self._current, self._previous):
+        return self.open(ciphertext)[0]
+
+    def open(self, ciphertext: str) -> tuple[str, bool]:
+        """Decrypt; also say whether it took the previous key (then the reply uses it too: WeChat's
+        side of the account still has the old key)."""
+        for previous, crypto in ((False, self._current), (True, self._previous)):
             if crypto is None:
                 continue
             try:
                 text: str = crypto.decrypt(ciphertext, self.appid)
-                return text
-            except Exception:
+                return text, previous
+            except Exception:  # noqa: S112 - any failure of padding/length/appid means "not this key"
                 continue
         raise BadRequest("cannot decrypt the message with the current or previous key")
 
-    def encrypted_reply(self, token: str, plaintext: str, timestamp: str, nonce: str) -> str:
-        encrypt = self.encrypt(plaintext)
+    def encrypted_reply(self, token: str, plaintext: str, timestamp: str, nonce: str, *,
+                        previous: bool = False) -> str:
+        encrypt = self.encrypt(plaintext, previous=previous)
         signature = sign(token, timestamp, nonce, encrypt)
         return (
             f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt>"

@@ -1,0 +1,30 @@
+"""Reading what the app stored, for assertions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+
+from bot.app import SERVICES
+from bot.services import Services
+from models import Base
+
+
+def services(client: TestClient[Any, Any]) -> Services:
+    return client.server.app[SERVICES]
+
+
+async def flush(client: TestClient[Any, Any]) -> None:
+    await services(client).write_behind.flush()
+
+
+async def row_counts(client: TestClient[Any, Any]) -> dict[str, int]:
+    """Rows in every table, after committing anything written behind."""
+    await flush(client)
+    counts = {}
+    async with services(client).db.read() as session:
+        for table in Base.metadata.sorted_tables:
+            counts[table.name] = int(await session.scalar(select(func.count()).select_from(table)) or 0)
+    return counts
