@@ -28,3 +28,8 @@ async def row_counts(client: TestClient[Any, Any]) -> dict[str, int]:
         for table in Base.metadata.sorted_tables:
             counts[table.name] = int(await session.scalar(select(func.count()).select_from(table)) or 0)
     return counts
+
+
+def metric(client: TestClient[Any, Any], name: str, **labels: str) -> float:
+    value = services(client).metrics.registry.get_sample_value(name, labels)
+    return float(value or 0.0)
