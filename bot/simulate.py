@@ -94,7 +94,10 @@ def sign_request(
         body = xml.replace("</xml>", f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>")
     else:
         to_user = parse_xml(xml).get("ToUserName", "")
-        body = f"<xml><ToUserName><![CDATA[{to_user}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+        body = (
+            f"<xml><ToUserName><![CDATA[{to_user}]]></ToUserName>"
+            f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+        )
     return SignedRequest(query, body)
 
 

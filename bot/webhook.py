@@ -214,7 +214,10 @@ class Webhook:
         if envelope is not Envelope.PLAIN:
             assert self.cipher is not None
             xml = self.cipher.encrypted_reply(
-                self.settings.wechat_token, xml, str(int(now)), query.get("nonce", ""),
+                self.settings.wechat_token,
+                xml,
+                str(int(now)),
+                query.get("nonce", ""),
                 previous=envelope is Envelope.PREVIOUS_KEY,
             )
         return Response(200, xml, "application/xml")

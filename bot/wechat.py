@@ -90,12 +90,13 @@ class Cipher:
             try:
                 text: str = crypto.decrypt(ciphertext, self.appid)
                 return text, previous
-            except Exception:  # noqa: S112 - any failure of padding/length/appid means "not this key"
+            except Exception:
                 continue
         raise BadRequest("cannot decrypt the message with the current or previous key")
 
-    def encrypted_reply(self, token: str, plaintext: str, timestamp: str, nonce: str, *,
-                        previous: bool = False) -> str:
+    def encrypted_reply(
+        self, token: str, plaintext: str, timestamp: str, nonce: str, *, previous: bool = False
+    ) -> str:
         encrypt = self.encrypt(plaintext, previous=previous)
         signature = sign(token, timestamp, nonce, encrypt)
         return (

@@ -24,9 +24,8 @@ from bot.nlp import NLP, quiet_jieba
 from bot.router import Router
 from bot.settings import Settings
 from models.migrate import upgrade
-from tests.wechat import WeChatUser
+from tests.wechat import TOKEN, WeChatUser
 
-from tests.wechat import TOKEN
 APPID = "wx0123456789abcdef"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 AES_KEY_OLD = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
@@ -80,8 +79,8 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_network() -> Iterator[None]:
-    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign,assignment]
     yield
     socket.socket.connect = _real_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
@@ -164,7 +163,9 @@ def make_settings(database_url: str) -> Callable[..., Settings]:
             "wechat_token": TOKEN,
             "wechat_appid": APPID,
             "database_url": database_url,
-            "redis_url": REDIS_URL,
+            # Embedded mode (memory dedupe) on SQLite; the PostgreSQL pass is the multi-process
+            # deployment, Redis included. Tests of several processes ask for Redis themselves.
+            "redis_url": REDIS_URL if PG_URL else None,
             "redis_prefix": prefix,
             # Tests never wait for it: slow handlers block on events, budgets are tiny where it matters.
             "reply_budget_s": 2.0,
@@ -186,8 +187,9 @@ async def make_client(
 ) -> AsyncIterator[AppFactory]:
     clients: list[TestClient[Any, Any]] = []
 
-    async def make(routers: tuple[Router, ...] = (), settings: Settings | None = None,
-                   **overrides: Any) -> TestClient[Any, Any]:
+    async def make(
+        routers: tuple[Router, ...] = (), settings: Settings | None = None, **overrides: Any
+    ) -> TestClient[Any, Any]:
         app = create_app(settings or make_settings(**overrides), clock=clock, nlp=nlp, routers=routers)
         client = TestClient(TestServer(app))
         await client.start_server()

@@ -13,7 +13,9 @@ from models import Base
 
 
 def services(client: TestClient[Any, Any]) -> Services:
-    return client.server.app[SERVICES]
+    assert client.app is not None
+    found: Services = client.app[SERVICES]
+    return found
 
 
 async def flush(client: TestClient[Any, Any]) -> None:

@@ -85,7 +85,7 @@ async def test_state_expires(counting: WeChatUser, clock: FixedClock) -> None:
 async def test_one_lock_per_user_is_taken_before_state_is_loaded(
     make_client: AppFactory, clock: FixedClock
 ) -> None:
-    gate, entered = asyncio.Event(), []
+    gate, entered = asyncio.Event(), list[str]()
     client = await make_client(routers=(counter_router(gate, entered),))
     user = WeChatUser(client, clock, "o-lock")
     gate.set()
@@ -104,7 +104,7 @@ async def test_one_lock_per_user_is_taken_before_state_is_loaded(
 
 
 async def test_other_users_are_not_blocked(make_client: AppFactory, clock: FixedClock) -> None:
-    gate, entered = asyncio.Event(), []
+    gate, entered = asyncio.Event(), list[str]()
     client = await make_client(routers=(counter_router(gate, entered),))
     a, b = WeChatUser(client, clock, "o-a"), WeChatUser(client, clock, "o-b")
     gate.set()
@@ -120,8 +120,9 @@ async def test_other_users_are_not_blocked(make_client: AppFactory, clock: Fixed
 def test_intent_filter_reads_the_dispatcher_intent() -> None:
     from bot.context import Conversation, Identity
 
-    ctx: Any = type("C", (), {"intent": "help", "conversation": Conversation(None, {}, None),
-                              "identity": Identity("o")})()
+    ctx: Any = type(
+        "C", (), {"intent": "help", "conversation": Conversation(None, {}, None), "identity": Identity("o")}
+    )()
     msg = Incoming(openid="o", account="gh", kind="text", create_time=1, text="帮助")
     assert Intent("help")(msg, ctx) is True and Intent("bind")(msg, ctx) is False
     assert State()(msg, ctx) is False

@@ -50,7 +50,9 @@ async def until(condition: Any, limit: int = 100_000) -> None:
     raise AssertionError("condition never held")
 
 
-async def test_four_concurrent_deliveries_run_the_handler_once(make_client: AppFactory, clock: FixedClock) -> None:
+async def test_four_concurrent_deliveries_run_the_handler_once(
+    make_client: AppFactory, clock: FixedClock
+) -> None:
     gate = Gate()
     client = await make_client(routers=(gate.router(),))
     user = WeChatUser(client, clock, "o-dup")
@@ -116,7 +118,8 @@ async def test_a_late_answer_is_queued_once_and_retries_do_not_rerun(
     # WeChat would not retry after `success`, but a retry must not run the handler again.
     assert (await user.post_fields(fields)).body == "success"
     gate.open.set()
-    webhook = client.server.app[WEBHOOK]
+    assert client.app is not None
+    webhook = client.app[WEBHOOK]
     await until(lambda: webhook.in_flight == 0)
     rows = await _outbox(settings.database_url)
     assert gate.runs == 1 and len(rows) == 1

@@ -101,7 +101,7 @@ async def test_a_replayed_request_past_the_window_is_refused(
         b"<xml><ToUserName>a</ToUserName><FromUserName><b>1</b></FromUserName><CreateTime>1</CreateTime>"
         b"<MsgType>text</MsgType></xml>",
         "<xml><Content>\udcff</Content></xml>".encode("utf-8", "surrogatepass"),
-        '{"ToUserName": "a"}'.encode(),
+        b'{"ToUserName": "a"}',
     ],
     ids=["truncated", "text", "empty", "wrong-root", "no-sender", "bad-time", "nested", "bad-utf8", "json"],
 )
@@ -141,7 +141,9 @@ async def test_oversize_body_is_413(make_client: AppFactory, clock: FixedClock) 
 
 async def test_get_without_echostr_is_400(client: TestClient[Any, Any], clock: FixedClock) -> None:
     ts = str(int(clock.time()))
-    resp = await client.get("/wechat", params={"signature": sign(TOKEN, ts, "1"), "timestamp": ts, "nonce": "1"})
+    resp = await client.get(
+        "/wechat", params={"signature": sign(TOKEN, ts, "1"), "timestamp": ts, "nonce": "1"}
+    )
     assert resp.status == 400
 
 

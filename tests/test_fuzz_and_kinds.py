@@ -35,12 +35,24 @@ DOCUMENTED: list[tuple[str, dict[str, Any]]] = [
     ("event", {"Event": "CLICK", "EventKey": "NOT_A_KEY"}),
     ("event", {"Event": "VIEW", "EventKey": "https://example.org/"}),
     ("event", {"Event": "TEMPLATESENDJOBFINISH", "MsgID": "200163836", "Status": "failed:user block"}),
-    ("event", {"Event": "MASSSENDJOBFINISH", "MsgID": "1000001625", "Status": "send success",
-               "TotalCount": "100", "FilterCount": "80", "SentCount": "75", "ErrorCount": "5"}),
+    (
+        "event",
+        {
+            "Event": "MASSSENDJOBFINISH",
+            "MsgID": "1000001625",
+            "Status": "send success",
+            "TotalCount": "100",
+            "FilterCount": "80",
+            "SentCount": "75",
+            "ErrorCount": "5",
+        },
+    ),
 ]
 
 
-@pytest.mark.parametrize(("kind", "fields"), DOCUMENTED, ids=[f"{k}-{f.get('Event', '')}" for k, f in DOCUMENTED])
+@pytest.mark.parametrize(
+    ("kind", "fields"), DOCUMENTED, ids=[f"{k}-{f.get('Event', '')}" for k, f in DOCUMENTED]
+)
 async def test_documented_kinds_are_answered(
     make_client: AppFactory, clock: FixedClock, kind: str, fields: dict[str, Any]
 ) -> None:
@@ -60,16 +72,38 @@ async def safe_client(make_client: AppFactory) -> TestClient[Any, Any]:
 
 xml_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=300)
 fields_strategy = st.dictionaries(
-    st.sampled_from(["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "MsgId", "Event",
-                     "EventKey", "Recognition", "MediaId", "Latitude", "Location_X", "Encrypt"]),
+    st.sampled_from(
+        [
+            "ToUserName",
+            "FromUserName",
+            "CreateTime",
+            "MsgType",
+            "Content",
+            "MsgId",
+            "Event",
+            "EventKey",
+            "Recognition",
+            "MediaId",
+            "Latitude",
+            "Location_X",
+            "Encrypt",
+        ]
+    ),
     st.one_of(xml_text, st.integers(min_value=-(2**70), max_value=2**70).map(str)),
 )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.one_of(st.binary(max_size=600), xml_text.map(str.encode),
-                      fields_strategy.map(lambda f: message_xml(f).encode())))
-async def test_fuzzed_plain_bodies_never_5xx(client: TestClient[Any, Any], clock: FixedClock, body: bytes) -> None:
+@given(
+    body=st.one_of(
+        st.binary(max_size=600),
+        xml_text.map(str.encode),
+        fields_strategy.map(lambda f: message_xml(f).encode()),
+    )
+)
+async def test_fuzzed_plain_bodies_never_5xx(
+    client: TestClient[Any, Any], clock: FixedClock, body: bytes
+) -> None:
     signed = sign_request(TOKEN, "<xml/>", int(clock.time()))
     resp = await client.post("/wechat", params=signed.query, data=body)
     assert resp.status in (200, 400, 403, 413), await resp.text()
@@ -82,8 +116,13 @@ async def test_fuzzed_encrypted_bodies_never_5xx(
 ) -> None:
     client = safe_client
     ts, nonce = str(int(clock.time())), "42"
-    query = {"signature": sign(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce, "encrypt_type": "aes",
-             "msg_signature": sign(TOKEN, ts, nonce, encrypt)}
+    query = {
+        "signature": sign(TOKEN, ts, nonce),
+        "timestamp": ts,
+        "nonce": nonce,
+        "encrypt_type": "aes",
+        "msg_signature": sign(TOKEN, ts, nonce, encrypt),
+    }
     body = message_xml({"ToUserName": "gh", "Encrypt": encrypt}).encode()
     resp = await client.post("/wechat", params=query, data=body)
     assert resp.status in (200, 400, 403), await resp.text()

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from bot.router import Kind, Router
 from bot.context import Context
 from bot.replies import Reply, TextReply
+from bot.router import Kind, Router
 from bot.wechat import Incoming
 from tests.conftest import AppFactory
 from tests.wechat import WeChatUser
@@ -85,8 +85,17 @@ async def test_location_message_is_acknowledged(user: WeChatUser) -> None:
         ("LOCATION", {"Latitude": "39.9", "Longitude": "116.4", "Precision": "30"}),
         ("SCAN", {"EventKey": "b1c2", "Ticket": "t"}),
         ("TEMPLATESENDJOBFINISH", {"MsgID": "200163836", "Status": "success"}),
-        ("MASSSENDJOBFINISH", {"MsgID": "1000001625", "Status": "send success", "TotalCount": "100",
-                               "FilterCount": "80", "SentCount": "75", "ErrorCount": "5"}),
+        (
+            "MASSSENDJOBFINISH",
+            {
+                "MsgID": "1000001625",
+                "Status": "send success",
+                "TotalCount": "100",
+                "FilterCount": "80",
+                "SentCount": "75",
+                "ErrorCount": "5",
+            },
+        ),
         ("user_enter_tempsession", {}),
         ("some_future_event", {}),
     ],

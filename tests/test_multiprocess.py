@@ -17,7 +17,7 @@ async def test_two_instances_handle_a_retried_message_once(
 ) -> None:
     require("Redis", REDIS_URL is not None, "set PARTYBOT_TEST_REDIS_URL=redis://127.0.0.1:6379/0")
     gate = Gate()
-    settings = make_settings()  # one database, one Redis, one key prefix: one deployment
+    settings = make_settings(redis_url=REDIS_URL)  # one database, one Redis, one prefix: one deployment
     first = await make_client(routers=(gate.router(),), settings=settings)
     second = await make_client(routers=(gate.router(),), settings=settings)
     at_first, at_second = WeChatUser(first, clock, "o-mp"), WeChatUser(second, clock, "o-mp")
@@ -42,8 +42,8 @@ async def test_two_instances_take_turns_on_one_user(
     require("Redis", REDIS_URL is not None, "set PARTYBOT_TEST_REDIS_URL=redis://127.0.0.1:6379/0")
     from tests.test_conversation import counter_router
 
-    gate, entered = asyncio.Event(), []
-    settings = make_settings()
+    gate, entered = asyncio.Event(), list[str]()
+    settings = make_settings(redis_url=REDIS_URL)
     first = await make_client(routers=(counter_router(gate, entered),), settings=settings)
     second = await make_client(routers=(counter_router(gate, entered),), settings=settings)
     gate.set()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from bot.clock import FixedClock
 from bot.settings import MessageMode
 from bot.simulate import message_xml, sign_request
@@ -69,8 +67,9 @@ async def test_unknown_key_is_400_and_writes_nothing(make_client: AppFactory, cl
 async def test_bad_msg_signature_is_403(make_client: AppFactory, clock: FixedClock) -> None:
     client = await make_client(wechat_aes_key=AES_KEY)
     user = WeChatUser(client, clock, "o-s", cipher=Cipher(APPID, AES_KEY))
-    signed = sign_request(TOKEN, message_xml(user.fields("text", Content="帮助")), int(clock.time()),
-                          cipher=user.cipher)
+    signed = sign_request(
+        TOKEN, message_xml(user.fields("text", Content="帮助")), int(clock.time()), cipher=user.cipher
+    )
     query: dict[str, Any] = {**signed.query, "msg_signature": "0" * 40}
     assert (await user.post_raw(query, signed.body.encode())).status == 403
     assert set((await row_counts(client)).values()) == {0}

@@ -49,7 +49,9 @@ def test_aes_key_means_safe_mode(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"PARTYBOT_WECHAT_TOKEN": "tok123", "PARTYBOT_WECHAT_AES_KEY": AES_KEY}, "PARTYBOT_WECHAT_APPID"),
     ],
 )
-def test_wrong_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], named: str) -> None:
+def test_wrong_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], named: str
+) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=named):

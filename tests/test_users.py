@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from bot.clock import FixedClock
 from bot.window import Window, opened
-from models import ConversationState, InboundLog, WeChatUser as UserRow
+from models import ConversationState, InboundLog
+from models import WeChatUser as UserRow
 from tests.conftest import T0, AppFactory
 from tests.helpers import flush, services
 from tests.test_conversation import counter_router
@@ -40,7 +41,11 @@ async def test_a_message_opens_five_sends_for_48_hours(user: WeChatUser) -> None
     await user.send("帮助")
     row = await _user(user.client, user.openid)
     assert row is not None
-    assert (row.window_kind, row.window_left, row.window_expires_at) == ("message", 5, T0 + timedelta(hours=48))
+    assert (row.window_kind, row.window_left, row.window_expires_at) == (
+        "message",
+        5,
+        T0 + timedelta(hours=48),
+    )
     assert row.last_message_at == T0
 
 
@@ -92,4 +97,8 @@ async def test_inbound_log_is_written_behind(user: WeChatUser) -> None:
     await flush(user.client)
     async with services(user.client).db.read() as session:
         entry = await session.scalar(select(InboundLog))
-    assert entry is not None and (entry.route, entry.content, entry.kind) == ("help.show_menu", "帮助", "text")
+    assert entry is not None and (entry.route, entry.content, entry.kind) == (
+        "help.show_menu",
+        "帮助",
+        "text",
+    )

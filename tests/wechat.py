@@ -33,8 +33,15 @@ class Result:
 
 
 class WeChatUser:
-    def __init__(self, client: TestClient[Any, Any], clock: FixedClock, openid: str,
-                 cipher: Cipher | None = None, compatible: bool = False, token: str = TOKEN) -> None:
+    def __init__(
+        self,
+        client: TestClient[Any, Any],
+        clock: FixedClock,
+        openid: str,
+        cipher: Cipher | None = None,
+        compatible: bool = False,
+        token: str = TOKEN,
+    ) -> None:
         self.client, self.clock, self.openid = client, clock, openid
         self.cipher, self.compatible, self.token = cipher, compatible, token
 
@@ -47,13 +54,20 @@ class WeChatUser:
         return await self.post_xml(message_xml(fields), **kw)
 
     async def post_xml(self, xml: str, *, timestamp: int | None = None, nonce: str | None = None) -> Result:
-        signed = sign_request(self.token, xml, timestamp or int(self.clock.time()), cipher=self.cipher,
-                              compatible=self.compatible, nonce=nonce)
+        signed = sign_request(
+            self.token,
+            xml,
+            timestamp or int(self.clock.time()),
+            cipher=self.cipher,
+            compatible=self.compatible,
+            nonce=nonce,
+        )
         return await self.post_raw(signed.query, signed.body.encode())
 
     async def post_raw(self, query: dict[str, str], body: bytes) -> Result:
-        resp = await self.client.post("/wechat", params=query, data=body,
-                                      headers={"Content-Type": "text/xml"})
+        resp = await self.client.post(
+            "/wechat", params=query, data=body, headers={"Content-Type": "text/xml"}
+        )
         text = await resp.text()
         reply = read_reply(self.token, text, self.cipher) if resp.status == 200 else None
         if reply is not None:
@@ -64,8 +78,9 @@ class WeChatUser:
         return await self.post_fields(self.fields("text", Content=text, **kw))
 
     async def say(self, recognition: str | None) -> Result:
-        return await self.post_fields(self.fields("voice", MediaId="media-voice-1", Format="amr",
-                                                  Recognition=recognition))
+        return await self.post_fields(
+            self.fields("voice", MediaId="media-voice-1", Format="amr", Recognition=recognition)
+        )
 
     async def event(self, event: str, **extra: Any) -> Result:
         return await self.post_fields(self.fields("event", Event=event, **extra))
