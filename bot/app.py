@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
+import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy import func, select
@@ -13,7 +17,9 @@ from sqlalchemy import func, select
 from bot.clock import Clock, SystemClock
 from bot.content import Content, load_content
 from bot.dedupe import DedupeStore, MemoryDedupe, RedisDedupe
+from bot.delivery import LateReplyWorker
 from bot.dispatcher import Dispatcher
+from bot.gateway import DatabaseTokenStore, RedisTokenStore, TokenStore, WeChatGateway
 from bot.locks import UserLocks
 from bot.metrics import Metrics
 from bot.nlp import NLP, quiet_jieba
@@ -36,6 +42,9 @@ METRICS = web.AppKey("metrics", Metrics)
 ROOT_ROUTER = web.AppKey("root_router", Router)
 SERVICES = web.AppKey("services", Services)
 WEBHOOK = web.AppKey("webhook", Webhook)
+GATEWAY = web.AppKey("gateway", WeChatGateway)
+WORKER = web.AppKey("late_reply_worker", LateReplyWorker)
+RUN_WORKER = web.AppKey("run_worker", bool)
 
 
 def build_root_router(extra: Sequence[Router] = ()) -> Router:
@@ -57,8 +66,11 @@ def create_app(
     clock: Clock | None = None,
     nlp: NLP | None = None,
     routers: Sequence[Router] = (),
+    run_worker: bool = False,
 ) -> web.Application:
-    """Build the app. jieba and content load here, at start-up, never on the first message."""
+    """Build the app. jieba and content load here, at start-up, never on the first message.
+
+    run_worker: also deliver late replies in this process (`serve`, `demo`); tests drive the worker."""
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_errors])
     content = nlp.content if nlp is not None else load_content()
     if nlp is None:
@@ -70,6 +82,7 @@ def create_app(
     app[NLP_KEY] = nlp
     app[METRICS] = Metrics()
     app[ROOT_ROUTER] = build_root_router(routers)
+    app[RUN_WORKER] = run_worker
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/wechat", _verify)
     app.router.add_post("/wechat", _receive)
@@ -107,12 +120,35 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     dispatcher = Dispatcher(app[ROOT_ROUTER], settings, app[CONTENT], app[NLP_KEY], services)
     app[SERVICES] = services
     app[WEBHOOK] = Webhook(settings, dispatcher, services)
+    http = aiohttp.ClientSession()
+    tokens: TokenStore = (
+        RedisTokenStore(redis, settings.redis_prefix, settings.wechat_appid)
+        if redis is not None
+        else DatabaseTokenStore(db, settings.wechat_appid, clock)
+    )
+    app[GATEWAY] = gateway = WeChatGateway(settings, http, tokens, clock, metrics)
+    worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    app[WORKER] = worker = LateReplyWorker(db, gateway, clock, metrics, worker_id, settings.timezone)
     write_behind.start()
-    log.info("partybot ready", extra={"mode": settings.message_mode.value, "redis": bool(redis)})
+    stop_worker = asyncio.Event()
+    worker_task = asyncio.create_task(worker.run_forever(stop_worker)) if app[RUN_WORKER] else None
+    log.info(
+        "partybot ready",
+        extra={
+            "mode": settings.message_mode.value,
+            "redis": bool(redis),
+            "account": settings.wechat_account.value,
+            "worker": bool(worker_task),
+        },
+    )
     try:
         yield
     finally:
         await app[WEBHOOK].drain(settings.shutdown_grace_s)
+        stop_worker.set()
+        if worker_task is not None:
+            await worker_task
+        await http.close()
         await write_behind.stop()
         if redis is not None:
             await redis.aclose()

@@ -62,7 +62,7 @@ def serve(host: str | None, port: int | None) -> None:
         asyncio.run(prepare())
     except OSError as exc:
         fail(f"cannot reach the database ({settings.database_url.split('@')[-1]}): {exc}")
-    app = create_app(settings)
+    app = create_app(settings, run_worker=True)
     web.run_app(
         app,
         host=host or settings.host,

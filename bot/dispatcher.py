@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bot.content import Content
 from bot.context import Context, Identity
+from bot.delivery import mark_sent_with_reply, waiting_replies
 from bot.nlp import NLP
 from bot.replies import Reply, TextReply
 from bot.router import Router
@@ -16,6 +17,9 @@ from bot.settings import Settings
 from bot.wechat import Incoming
 
 log = logging.getLogger(__name__)
+
+# A passive text reply holds about 2048 bytes (WECHAT.md, Sizes).
+PASSIVE_TEXT_LIMIT = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,7 @@ class Dispatcher:
             now = services.clock.now()
             async with services.db.read() as session:
                 conversation = await services.conversations.load(session, msg.openid, now)
+                waiting = await waiting_replies(session, msg.openid) if self._replyable(msg) else []
             msg = self.normalize(msg)
             ctx = Context(
                 identity=Identity(openid=msg.openid),
@@ -94,4 +99,31 @@ class Dispatcher:
                 return Answer(TextReply(self.content.text("handler_error")), route.name, msg.text)
             if ctx.conversation.changed:
                 await services.conversations.save(msg.openid, ctx.conversation, services.clock.now())
+            if waiting and not ctx.forget_user:
+                reply = await self._with_waiting(msg.openid, reply, waiting)
             return Answer(reply, route.name, msg.text, ctx.forget_user)
+
+    @staticmethod
+    def _replyable(msg: Incoming) -> bool:
+        """Whether the user sees a passive reply to this (not to VIEW, LOCATION reports, job events)."""
+        return not msg.is_event or msg.event in ("click", "subscribe", "scan")
+
+    async def _with_waiting(
+        self, openid: str, reply: Reply | None, waiting: list[tuple[int, str]]
+    ) -> Reply | None:
+        """Put late answers that could not be pushed (no customer-service API, or the window closed) in
+        front of this reply, as many as fit in one passive text reply (~2048 bytes, WECHAT.md Sizes)."""
+        if reply is not None and not isinstance(reply, TextReply):
+            return reply  # a voice or image reply cannot carry text; they wait for the next one
+        tail = reply.text if reply is not None else ""
+        parts, ids = [self.content.text("waiting_prefix")], []
+        for row_id, text in waiting:
+            candidate = "\n".join([*parts, text]) + ("\n\n" + tail if tail else "")
+            if len(candidate.encode()) > PASSIVE_TEXT_LIMIT:
+                break
+            parts.append(text)
+            ids.append(row_id)
+        if not ids:
+            return reply
+        await mark_sent_with_reply(self.services.db, ids, self.services.clock.now())
+        return TextReply("\n".join(parts) + ("\n\n" + tail if tail else ""))

@@ -4,6 +4,15 @@ from models.base import Base
 from models.conversation import ConversationState
 from models.inbound import InboundLog
 from models.outbox import OutboxRow, OutboxStatus
+from models.token import AccessToken
 from models.wechat_user import WeChatUser
 
-__all__ = ["Base", "ConversationState", "InboundLog", "OutboxRow", "OutboxStatus", "WeChatUser"]
+__all__ = [
+    "AccessToken",
+    "Base",
+    "ConversationState",
+    "InboundLog",
+    "OutboxRow",
+    "OutboxStatus",
+    "WeChatUser",
+]
