@@ -209,3 +209,63 @@ async def client(make_client: AppFactory) -> TestClient[Any, Any]:
 @pytest.fixture
 def user(client: TestClient[Any, Any], clock: FixedClock) -> WeChatUser:
     return WeChatUser(client, clock, openid="o-resident-1")
+
+
+# --- the fake WeChat API, in process ------------------------------------------------------------------
+
+SECRET = "partybot-test-secret"
+
+
+class Stack:
+    """The fake WeChat and partybot wired to each other, as in the demo."""
+
+    def __init__(self, fake: Any, fake_client: TestClient[Any, Any], client: TestClient[Any, Any]) -> None:
+        from bot.app import GATEWAY, WORKER
+
+        self.fake, self.fake_client, self.client = fake, fake_client, client
+        assert client.app is not None
+        self.gateway = client.app[GATEWAY]
+        self.worker = client.app[WORKER]
+
+    async def act(self, openid: str, **action: Any) -> dict[str, Any]:
+        resp = await self.fake_client.post("/sim/message", json={"openid": openid, **action})
+        assert resp.status == 200
+        result: dict[str, Any] = await resp.json()
+        return result
+
+    def sends(self, openid: str | None = None, api: str | None = None) -> list[Any]:
+        return [s for s in self.fake.sends if (openid is None or s.openid == openid) and (api is None or s.api == api)]
+
+
+StackFactory = Callable[..., Awaitable[Stack]]
+
+
+@pytest.fixture
+async def make_stack(make_client: AppFactory, make_settings: Callable[..., Settings], clock: FixedClock
+                     ) -> AsyncIterator[StackFactory]:
+    from bot.fake_wechat import FakeConfig, FakeWeChat
+    from bot.settings import AccountKind
+
+    clients: list[TestClient[Any, Any]] = []
+
+    async def make(routers: tuple[Router, ...] = (), account: AccountKind = AccountKind.SERVICE,
+                   aes_key: str | None = None, **overrides: Any) -> Stack:
+        fake = FakeWeChat(FakeConfig(token=TOKEN, appid=APPID, secret=SECRET, webhook_url="", aes_key=aes_key,
+                                     account=account), clock=clock)
+        fake_client = TestClient(TestServer(fake.app()))
+        await fake_client.start_server()
+        clients.append(fake_client)
+        overrides.setdefault("wechat_api_base", str(fake_client.make_url("")).rstrip("/"))
+        settings = make_settings(wechat_secret=SECRET, wechat_account=account, wechat_aes_key=aes_key, **overrides)
+        client = await make_client(routers=routers, settings=settings)
+        fake.config.webhook_url = str(client.make_url("/wechat"))
+        return Stack(fake, fake_client, client)
+
+    yield make
+    for c in clients:
+        await c.close()
+
+
+@pytest.fixture
+async def stack(make_stack: StackFactory) -> Stack:
+    return await make_stack()
