@@ -368,7 +368,11 @@ class FakeWeChat:
             current = None
         # Normal mode returns the current token, except in its last 5 minutes, when WeChat issues the
         # next one early (the old one stays valid until it expires).
-        if current is None or current not in self.tokens or self.tokens[current] - now <= timedelta(minutes=5):
+        if (
+            current is None
+            or current not in self.tokens
+            or self.tokens[current] - now <= timedelta(minutes=5)
+        ):
             current = self._new_token()
         remaining = int((self.tokens[current] - now).total_seconds())
         return web.json_response({"access_token": current, "expires_in": remaining})

@@ -1,0 +1,238 @@
+"""`partybot chat`: talk to partybot as a WeChat user, through the fake WeChat API.
+
+Everything goes through the fake, which signs (and in safe mode encrypts) and forwards like WeChat; the
+passive answer is shown, then anything the fake received for this user (customer-service messages,
+templates, mass sends), including late answers as they arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+HELP = """模拟动作（其他文字直接发送给公众号）：
+  /语音 文字      发送语音（带识别文字）；只写 /语音 则没有识别文字
+  /位置 纬度 经度 [地点]
+  /点击 菜单KEY    点击自定义菜单，例如 /点击 MENU_HELP
+  /关注  /取消关注  /扫码 场景值
+  /图片  /视频  /文件  /链接
+  /帮助  显示本说明      /退出  结束
+（英文也可以：/voice /location /click /follow /unfollow /scan /image /video /file /link /help /quit）"""
+
+ALIASES = {
+    "语音": "voice",
+    "位置": "location",
+    "点击": "click",
+    "关注": "follow",
+    "取消关注": "unfollow",
+    "扫码": "scan",
+    "图片": "image",
+    "视频": "video",
+    "文件": "file",
+    "链接": "link",
+    "帮助": "help",
+    "退出": "quit",
+    "?": "help",
+}
+
+
+def demo_state_path() -> Path:
+    override = os.environ.get("PARTYBOT_DEMO_STATE")
+    return Path(override) if override else Path.home() / ".config" / "partybot" / "demo.json"
+
+
+def read_demo_state() -> dict[str, Any] | None:
+    path = demo_state_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def parse_line(line: str) -> dict[str, Any] | str | None:
+    """A typed line -> a user action for the fake, or "help"/"quit", or None for an empty line."""
+    line = line.strip()
+    if not line:
+        return None
+    if not line.startswith("/"):
+        return {"type": "text", "content": line}
+    try:
+        parts = shlex.split(line[1:])
+    except ValueError:
+        parts = line[1:].split()
+    if not parts:
+        return "help"
+    command = ALIASES.get(parts[0], parts[0].lower())
+    args = parts[1:]
+    if command in ("help", "quit"):
+        return command
+    if command == "voice":
+        return {"type": "voice", "recognition": " ".join(args) or None}
+    if command == "location":
+        if len(args) < 2:
+            return "help"
+        return {"type": "location", "latitude": args[0], "longitude": args[1], "label": " ".join(args[2:])}
+    if command == "click":
+        return {"type": "event", "event": "CLICK", "event_key": args[0] if args else "MENU_HELP"}
+    if command == "follow":
+        return {"type": "event", "event": "subscribe"}
+    if command == "unfollow":
+        return {"type": "event", "event": "unsubscribe"}
+    if command == "scan":
+        return {"type": "event", "event": "SCAN", "scene": args[0] if args else ""}
+    if command == "image":
+        return {"type": "image"}
+    if command == "video":
+        return {"type": "video", "MediaId": "MEDIA_video", "ThumbMediaId": "MEDIA_thumb"}
+    if command == "file":
+        return {
+            "type": "file",
+            "Title": args[0] if args else "文件.pdf",
+            "FileKey": "k",
+            "FileMd5": "m",
+            "FileTotalLen": "1024",
+        }
+    if command == "link":
+        return {
+            "type": "link",
+            "Title": "链接",
+            "Description": "",
+            "Url": args[0] if args else "https://example.org",
+        }
+    return "help"
+
+
+def describe(message: dict[str, Any]) -> str:
+    """How a reply or push looks in the terminal."""
+    kind = str(message.get("MsgType") or message.get("msgtype") or "")
+    if kind == "text":
+        return str(message.get("Content", message.get("content", "")))
+    if kind == "voice":
+        return "[语音]"
+    if kind == "image":
+        return "[图片]"
+    if kind == "news":
+        return "[图文] " + str(message.get("Title", ""))
+    return f"[{kind}]"
+
+
+def push_text(push: dict[str, Any]) -> str:
+    api = push["api"]
+    content = push["content"]
+    label = {"custom": "客服消息", "template": "模板消息", "subscribe": "订阅通知", "mass": "群发"}.get(
+        api, api
+    )
+    if push["msgtype"] == "text":
+        body = str(content.get("content", ""))
+    elif api in ("template", "subscribe"):
+        body = "；".join(f"{k}：{v.get('value', v)}" for k, v in (content.get("data") or {}).items())
+    elif push["msgtype"] == "voice":
+        body = "[语音]"
+    elif push["msgtype"] == "news":
+        body = "[图文] " + "；".join(a.get("title", "") for a in content.get("articles", []))
+    else:
+        body = f"[{push['msgtype']}]"
+    return f"[{label}] {body}"
+
+
+class ChatSession:
+    def __init__(self, fake_url: str, openid: str, write: Callable[[str], None] = print) -> None:
+        self.fake_url, self.openid, self.write = fake_url.rstrip("/"), openid, write
+        self.last_push = 0
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> ChatSession:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        # Only what is new from now on.
+        self.last_push = max((p["id"] for p in await self._sends()), default=0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def _sends(self) -> list[dict[str, Any]]:
+        assert self._session is not None
+        async with self._session.get(f"{self.fake_url}/sim/sends", params={"openid": self.openid}) as resp:
+            data: list[dict[str, Any]] = await resp.json()
+            return data
+
+    async def following(self) -> bool:
+        assert self._session is not None
+        async with self._session.get(f"{self.fake_url}/sim/users/{self.openid}") as resp:
+            return bool((await resp.json()).get("following"))
+
+    async def act(self, action: dict[str, Any]) -> None:
+        assert self._session is not None
+        async with self._session.post(
+            f"{self.fake_url}/sim/message", json={"openid": self.openid, **action}
+        ) as resp:
+            result = await resp.json()
+        if result.get("error"):
+            self.write(f"！ {result['error']}")
+        elif result.get("reply"):
+            for line in describe(result["reply"]).splitlines() or [""]:
+                self.write(f"< {line}")
+        await self.show_pushes()
+
+    async def show_pushes(self) -> None:
+        for push in await self._sends():
+            if push["id"] <= self.last_push:
+                continue
+            self.last_push = push["id"]
+            if push["api"] == "passive":
+                continue
+            for i, line in enumerate(push_text(push).splitlines()):
+                self.write(("* " if i == 0 else "  ") + line)
+
+    async def watch_pushes(self, interval_s: float = 0.5) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.show_pushes()
+            except aiohttp.ClientError:
+                continue
+
+
+async def run_chat(fake_url: str, openid: str) -> int:
+    async with ChatSession(fake_url, openid) as chat:
+        try:
+            following = await chat.following()
+        except aiohttp.ClientError:
+            print(f"连不上假微信服务 {fake_url}。请先在另一个终端运行 partybot demo。")
+            return 2
+        print(f"你现在是微信用户 {openid}。直接输入文字发送；输入 /帮助 查看可模拟的动作，/退出 结束。")
+        if not following:
+            print("（先关注公众号）")
+            await chat.act({"type": "event", "event": "subscribe"})
+        watcher = asyncio.create_task(chat.watch_pushes())
+        try:
+            while True:
+                try:
+                    line = await asyncio.to_thread(input, "> ")
+                except EOFError:
+                    break
+                parsed = parse_line(line)
+                if parsed is None:
+                    continue
+                if parsed == "quit":
+                    break
+                if parsed == "help":
+                    print(HELP)
+                    continue
+                assert isinstance(parsed, dict)
+                try:
+                    await chat.act(parsed)
+                except aiohttp.ClientError as exc:
+                    print(f"！ 发送失败：{exc}")
+        finally:
+            watcher.cancel()
+    return 0
