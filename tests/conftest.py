@@ -234,29 +234,44 @@ class Stack:
         return result
 
     def sends(self, openid: str | None = None, api: str | None = None) -> list[Any]:
-        return [s for s in self.fake.sends if (openid is None or s.openid == openid) and (api is None or s.api == api)]
+        return [
+            s
+            for s in self.fake.sends
+            if (openid is None or s.openid == openid) and (api is None or s.api == api)
+        ]
 
 
 StackFactory = Callable[..., Awaitable[Stack]]
 
 
 @pytest.fixture
-async def make_stack(make_client: AppFactory, make_settings: Callable[..., Settings], clock: FixedClock
-                     ) -> AsyncIterator[StackFactory]:
+async def make_stack(
+    make_client: AppFactory, make_settings: Callable[..., Settings], clock: FixedClock
+) -> AsyncIterator[StackFactory]:
     from bot.fake_wechat import FakeConfig, FakeWeChat
     from bot.settings import AccountKind
 
     clients: list[TestClient[Any, Any]] = []
 
-    async def make(routers: tuple[Router, ...] = (), account: AccountKind = AccountKind.SERVICE,
-                   aes_key: str | None = None, **overrides: Any) -> Stack:
-        fake = FakeWeChat(FakeConfig(token=TOKEN, appid=APPID, secret=SECRET, webhook_url="", aes_key=aes_key,
-                                     account=account), clock=clock)
+    async def make(
+        routers: tuple[Router, ...] = (),
+        account: AccountKind = AccountKind.SERVICE,
+        aes_key: str | None = None,
+        **overrides: Any,
+    ) -> Stack:
+        fake = FakeWeChat(
+            FakeConfig(
+                token=TOKEN, appid=APPID, secret=SECRET, webhook_url="", aes_key=aes_key, account=account
+            ),
+            clock=clock,
+        )
         fake_client = TestClient(TestServer(fake.app()))
         await fake_client.start_server()
         clients.append(fake_client)
         overrides.setdefault("wechat_api_base", str(fake_client.make_url("")).rstrip("/"))
-        settings = make_settings(wechat_secret=SECRET, wechat_account=account, wechat_aes_key=aes_key, **overrides)
+        settings = make_settings(
+            wechat_secret=SECRET, wechat_account=account, wechat_aes_key=aes_key, **overrides
+        )
         client = await make_client(routers=routers, settings=settings)
         fake.config.webhook_url = str(client.make_url("/wechat"))
         return Stack(fake, fake_client, client)

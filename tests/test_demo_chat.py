@@ -57,8 +57,11 @@ class Terminal:
 
 async def test_a_new_user_chats_with_the_demo(tmp_path: Path) -> None:
     port, fake_port = free_port(), free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PARTYBOT_")},
-           "PARTYBOT_DEMO_STATE": str(tmp_path / "demo.json"), "HOME": str(tmp_path)}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PARTYBOT_")},
+        "PARTYBOT_DEMO_STATE": str(tmp_path / "demo.json"),
+        "HOME": str(tmp_path),
+    }
     demo = Terminal([PARTYBOT, "demo", "--port", str(port), "--fake-port", str(fake_port)], env, tmp_path)
     try:
         await demo.expect("按 Ctrl+C 结束")
@@ -83,10 +86,13 @@ async def test_a_new_user_chats_with_the_demo(tmp_path: Path) -> None:
 
 
 async def test_chat_without_a_demo_says_what_to_do(tmp_path: Path) -> None:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PARTYBOT_")},
-           "PARTYBOT_DEMO_STATE": str(tmp_path / "none.json")}
-    proc = await asyncio.create_subprocess_exec(PARTYBOT, "chat", env=env, stderr=asyncio.subprocess.PIPE,
-                                                stdin=asyncio.subprocess.DEVNULL)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PARTYBOT_")},
+        "PARTYBOT_DEMO_STATE": str(tmp_path / "none.json"),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        PARTYBOT, "chat", env=env, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL
+    )
     _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2 and "partybot demo" in err.decode()
 
@@ -95,8 +101,12 @@ def test_chat_lines_become_user_actions() -> None:
     assert parse_line("你好") == {"type": "text", "content": "你好"}
     assert parse_line("/语音 帮助。") == {"type": "voice", "recognition": "帮助。"}
     assert parse_line("/voice") == {"type": "voice", "recognition": None}
-    assert parse_line("/位置 39.9 116.4 银杏社区") == {"type": "location", "latitude": "39.9",
-                                                   "longitude": "116.4", "label": "银杏社区"}
+    assert parse_line("/位置 39.9 116.4 银杏社区") == {
+        "type": "location",
+        "latitude": "39.9",
+        "longitude": "116.4",
+        "label": "银杏社区",
+    }
     assert parse_line("/点击 MENU_BIND") == {"type": "event", "event": "CLICK", "event_key": "MENU_BIND"}
     assert parse_line("/扫码 k9") == {"type": "event", "event": "SCAN", "scene": "k9"}
     assert parse_line("/退出") == "quit" and parse_line("/nonsense") == "help" and parse_line("  ") is None

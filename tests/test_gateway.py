@@ -50,8 +50,14 @@ async def test_customer_service_messages_of_every_type(stack: Stack) -> None:
         ("text", {"content": "通知：周六开会"}),
         ("voice", {"media_id": media.media_id}),
         ("image", {"media_id": image.media_id}),
-        ("news", {"articles": [{"title": "标题", "description": "描述", "url": "https://example.org/a",
-                                "picurl": ""}]}),
+        (
+            "news",
+            {
+                "articles": [
+                    {"title": "标题", "description": "描述", "url": "https://example.org/a", "picurl": ""}
+                ]
+            },
+        ),
     ]
     assert await gw.get_media(media.media_id) == b"#!AMR\n" + b"\x00" * 100
 
@@ -59,7 +65,9 @@ async def test_customer_service_messages_of_every_type(stack: Stack) -> None:
 async def test_notices_mass_send_qrcode_and_menu(stack: Stack) -> None:
     openid = await follower(stack)
     gw = stack.gateway
-    msgid = await gw.send_template(openid, "TPL-1", {"thing1": "主题党日", "time2": "11月25日"}, url="https://e.org")
+    msgid = await gw.send_template(
+        openid, "TPL-1", {"thing1": "主题党日", "time2": "11月25日"}, url="https://e.org"
+    )
     assert msgid > 0
     await gw.send_subscription(openid, "SUB-1", {"thing1": "党费提醒"})
     mass_id = await gw.mass_send_text([openid, "o-not-following"], "群发通知", clientmsgid="bc-1")
@@ -77,9 +85,17 @@ async def test_notices_mass_send_qrcode_and_menu(stack: Stack) -> None:
 
 @pytest.mark.parametrize(
     ("errcode", "error"),
-    [(-1, Busy), (43004, NotFollowing), (45009, DailyQuotaReached), (45015, OutsideReplyWindow),
-     (45047, ReplyCountExceeded), (45162, InvalidMessageType), (40001, InvalidCredential),
-     (42001, TokenExpired), (40003, WeChatError)],
+    [
+        (-1, Busy),
+        (43004, NotFollowing),
+        (45009, DailyQuotaReached),
+        (45015, OutsideReplyWindow),
+        (45047, ReplyCountExceeded),
+        (45162, InvalidMessageType),
+        (40001, InvalidCredential),
+        (42001, TokenExpired),
+        (40003, WeChatError),
+    ],
 )
 async def test_typed_errors(stack: Stack, errcode: int, error: type[WeChatError]) -> None:
     openid = await follower(stack)
@@ -87,7 +103,9 @@ async def test_typed_errors(stack: Stack, errcode: int, error: type[WeChatError]
     with pytest.raises(error) as raised:
         await stack.gateway.send_text(openid, "x")
     assert type(raised.value) is error and raised.value.errcode == errcode
-    assert Busy(-1).retryable and DailyQuotaReached(45009).retryable and not OutsideReplyWindow(45015).retryable
+    assert (
+        Busy(-1).retryable and DailyQuotaReached(45009).retryable and not OutsideReplyWindow(45015).retryable
+    )
 
 
 async def test_fifty_concurrent_sends_fetch_one_token(stack: Stack) -> None:
@@ -124,23 +142,26 @@ async def test_an_expired_token_is_renewed_before_the_call(stack: Stack, clock: 
     assert stack.fake.token_fetches == 2
 
 
-async def test_the_token_is_shared_through_the_database(make_stack: StackFactory, make_settings: Any,
-                                                        make_client: Any) -> None:
+async def test_the_token_is_shared_through_the_database(
+    make_stack: StackFactory, make_settings: Any, make_client: Any
+) -> None:
     from bot.app import GATEWAY
 
     stack = await make_stack()
     openid = await follower(stack)
     await stack.gateway.send_text(openid, "一")
     # A second process on the same database and the same WeChat account.
-    other = await make_client(settings=stack.client.app[GATEWAY].settings)  # type: ignore[index]
+    other = await make_client(settings=stack.client.app[GATEWAY].settings)
     await other.app[GATEWAY].send_text(openid, "二")
     assert stack.fake.token_fetches == 1
 
 
 @pytest.mark.parametrize(
     ("account", "refused"),
-    [(AccountKind.UNVERIFIED, ["send_text", "send_template", "mass_send_text", "create_qrcode"]),
-     (AccountKind.SUBSCRIPTION, ["send_template", "create_qrcode"])],
+    [
+        (AccountKind.UNVERIFIED, ["send_text", "send_template", "mass_send_text", "create_qrcode"]),
+        (AccountKind.SUBSCRIPTION, ["send_template", "create_qrcode"]),
+    ],
 )
 async def test_the_account_kind_refuses_before_any_request(
     make_stack: StackFactory, account: AccountKind, refused: list[str]

@@ -51,7 +51,9 @@ async def test_a_late_answer_arrives_once_as_a_customer_service_message(make_sta
     assert (row.status, row.channel, row.attempts) == ("sent", "customer_service", 1)
 
 
-async def test_without_the_customer_service_api_it_comes_with_the_next_reply(make_stack: StackFactory) -> None:
+async def test_without_the_customer_service_api_it_comes_with_the_next_reply(
+    make_stack: StackFactory,
+) -> None:
     stack, gate = await slow_stack(make_stack, account=AccountKind.UNVERIFIED)
     await answer_late(stack, gate, "o-unv")
     assert await stack.worker.run_once() == 1
@@ -103,7 +105,9 @@ async def test_busy_is_retried_with_backoff_and_delivered_once(
     assert len(stack.sends("o-busy", "custom")) == 1
 
 
-async def test_daily_quota_waits_until_tomorrow_beijing_time(make_stack: StackFactory, clock: FixedClock) -> None:
+async def test_daily_quota_waits_until_tomorrow_beijing_time(
+    make_stack: StackFactory, clock: FixedClock
+) -> None:
     stack, gate = await slow_stack(make_stack)
     await answer_late(stack, gate, "o-quota")
     await services(stack.client).write_behind.flush()
@@ -123,7 +127,11 @@ async def test_a_send_interrupted_by_a_crash_is_in_doubt_not_resent(
         row = await session.scalar(select(OutboxRow))
         assert row is not None
         # What a worker killed during the API call leaves behind.
-        row.status, row.lease_owner, row.lease_until = "sending", "dead-worker", clock.now() + timedelta(seconds=60)
+        row.status, row.lease_owner, row.lease_until = (
+            "sending",
+            "dead-worker",
+            clock.now() + timedelta(seconds=60),
+        )
     assert await stack.worker.run_once() == 0
     clock.advance(61)
     assert await stack.worker.run_once() == 0
