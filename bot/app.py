@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -128,10 +129,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     )
     app[GATEWAY] = gateway = WeChatGateway(settings, http, tokens, clock, metrics)
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-    app[WORKER] = worker = LateReplyWorker(db, gateway, clock, metrics, worker_id, settings.timezone)
+    app[WORKER] = LateReplyWorker(db, gateway, clock, metrics, worker_id, settings.timezone)
     write_behind.start()
     stop_worker = asyncio.Event()
-    worker_task = asyncio.create_task(worker.run_forever(stop_worker)) if app[RUN_WORKER] else None
+    worker_task = asyncio.create_task(_background(app, worker_id, stop_worker)) if app[RUN_WORKER] else None
     log.info(
         "partybot ready",
         extra={
@@ -153,6 +154,26 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         if redis is not None:
             await redis.aclose()
         await db.dispose()
+
+
+# A late handler still running after this long belongs to a process that died (handlers finish in seconds).
+ABANDONED_AFTER_S = 600.0
+
+
+async def _background(app: web.Application, worker_id: str, stop: asyncio.Event) -> None:
+    """The in-process worker: re-answer abandoned late messages (at start and every few minutes), and
+    deliver late replies."""
+
+    async def recover() -> None:
+        while not stop.is_set():
+            try:
+                await app[WEBHOOK].recover_abandoned(ABANDONED_AFTER_S, worker_id)
+            except Exception:
+                log.exception("recovering abandoned late messages failed; will retry")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 120)
+
+    await asyncio.gather(recover(), app[WORKER].run_forever(stop))
 
 
 def _respond(result: Response) -> web.Response:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
@@ -117,6 +117,33 @@ class LateReplies:
                 .on_conflict_do_nothing(index_elements=["idempotency_key"])
             )
 
+    async def claim_abandoned(
+        self, older_than_s: float, owner: str, lease_s: float = 300
+    ) -> list[dict[str, Any]]:
+        """Late messages whose handler never finished (the process died): claim them for a re-run.
+        Returns their stored inbound fields."""
+        now = self._clock.now()
+        cutoff = now - timedelta(seconds=older_than_s)
+        async with self._db.write() as session:
+            query = (
+                select(OutboxRow)
+                .where(
+                    OutboxRow.kind == "late_reply",
+                    OutboxRow.status == OutboxStatus.AWAITING_ANSWER.value,
+                    OutboxRow.created_at < cutoff,
+                    or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now),
+                )
+                .order_by(OutboxRow.id)
+                .limit(20)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = (await session.scalars(query)).all()
+            for row in rows:
+                row.lease_owner, row.lease_until = owner, now + timedelta(seconds=lease_s)
+                row.attempts += 1
+            return [dict(row.payload["message"]) for row in rows]
+
     async def answer(self, dedupe_key: str, reply: Reply | None) -> None:
         """The handler finished: queue its answer for delivery (or close the row if it had none)."""
         now = self._clock.now()
@@ -129,6 +156,7 @@ class LateReplies:
             row.payload = {**row.payload, "reply": reply_to_json(reply) if reply else None}
             row.status = (OutboxStatus.QUEUED if reply else OutboxStatus.NO_ANSWER).value
             row.next_attempt_at = now if reply else None
+            row.lease_owner = row.lease_until = None
             row.updated_at = now
 
 

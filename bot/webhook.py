@@ -19,6 +19,7 @@ from bot.dispatcher import Answer, Dispatcher
 from bot.replies import Reply, TextReply
 from bot.services import Services
 from bot.settings import MessageMode, Settings
+from bot.simulate import message_xml
 from bot.wechat import (
     BadRequest,
     Cipher,
@@ -221,6 +222,23 @@ class Webhook:
                 previous=envelope is Envelope.PREVIOUS_KEY,
             )
         return Response(200, xml, "application/xml")
+
+    async def recover_abandoned(self, older_than_s: float, owner: str) -> int:
+        """Answer late messages whose process died before their handler finished: run them again from
+        the stored message (their handler's transaction never committed, so this is the first answer)."""
+        recovered = 0
+        for fields in await self.services.late_replies.claim_abandoned(older_than_s, owner):
+            try:
+                msg = parse_incoming(message_xml(fields))
+            except BadRequest:
+                log.error("abandoned late message cannot be parsed again; left for an operator")
+                continue
+            reply = await self._process(msg)
+            await self.services.late_replies.answer(msg.dedupe_key, reply)
+            recovered += 1
+        if recovered:
+            log.warning("answered %d late messages abandoned by a stopped process", recovered)
+        return recovered
 
     def _track(self, task: asyncio.Task[None] | asyncio.Task[Reply | None]) -> None:
         self._tasks.add(task)

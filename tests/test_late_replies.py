@@ -137,3 +137,39 @@ async def test_a_send_interrupted_by_a_crash_is_in_doubt_not_resent(
     assert await stack.worker.run_once() == 0
     (row,) = await rows(stack)
     assert row.status == "in-doubt" and stack.sends("o-crash", "custom") == []
+
+
+async def test_a_late_message_abandoned_by_a_killed_process_is_answered_after_restart(
+    make_stack: StackFactory, make_client: Any, clock: FixedClock
+) -> None:
+    stack, gate = await slow_stack(make_stack)
+    result = await stack.act("o-restart", type="text", content="慢慢来")
+    assert result["reply"] is None
+    # The process dies: its slow handler never finishes (shutdown cancels it after the grace period).
+    settings = stack.gateway.settings
+    await stack.client.close()
+    (row,) = await rows_at(settings.database_url)
+    assert row.status == "awaiting-answer"
+    # A new process starts; much later than any handler could still be running.
+    restarted = await make_client(routers=(gate.router(),), settings=settings)
+    assert restarted.app is not None
+    webhook = restarted.app[WEBHOOK]
+    gate.open.set()
+    assert await webhook.recover_abandoned(600, "new-process") == 0  # not old enough yet
+    clock.advance(601)
+    assert await webhook.recover_abandoned(600, "new-process") == 1
+    assert await webhook.recover_abandoned(600, "new-process") == 0
+    (row,) = await rows_at(settings.database_url)
+    assert row.status == "queued" and row.payload["reply"]["text"].endswith("慢慢来")
+    assert gate.runs == 2  # the first run never committed anything; this is the one answer
+
+
+async def rows_at(url: str) -> list[OutboxRow]:
+    from models.db import Database
+
+    db = Database(url)
+    try:
+        async with db.read() as session:
+            return list((await session.scalars(select(OutboxRow))).all())
+    finally:
+        await db.dispose()
