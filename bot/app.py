@@ -25,7 +25,7 @@ from bot.locks import UserLocks
 from bot.metrics import Metrics
 from bot.nlp import NLP, quiet_jieba
 from bot.router import Router
-from bot.services import Conversations, LateReplies, Services, Users
+from bot.services import Conversations, LateReplies, Services, Users, WaitingReplies
 from bot.settings import Settings
 from bot.webhook import Response, Webhook
 from bot.wechat import BadRequest, Forbidden
@@ -107,6 +107,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     else:
         dedupe = MemoryDedupe(settings.dedupe_ttl_s)
     write_behind = WriteBehind(db, settings.write_behind_interval_s, metrics)
+    conversations = Conversations(db, cache_size=None if redis is not None else 100_000)
+    waiting = WaitingReplies(db, shared=redis is not None)
+    await waiting.load()
     services = Services(
         db=db,
         clock=clock,
@@ -114,8 +117,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         dedupe=dedupe,
         locks=UserLocks(redis, settings.redis_prefix),
         write_behind=write_behind,
-        conversations=Conversations(db),
-        users=Users(db, write_behind),
+        conversations=conversations,
+        waiting=waiting,
+        users=Users(db, write_behind, conversations),
         late_replies=LateReplies(db, clock),
     )
     dispatcher = Dispatcher(app[ROOT_ROUTER], settings, app[CONTENT], app[NLP_KEY], services)
@@ -129,7 +133,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     )
     app[GATEWAY] = gateway = WeChatGateway(settings, http, tokens, clock, metrics)
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-    app[WORKER] = LateReplyWorker(db, gateway, clock, metrics, worker_id, settings.timezone)
+    app[WORKER] = LateReplyWorker(
+        db, gateway, clock, metrics, worker_id, settings.timezone, on_waiting=waiting.add
+    )
     write_behind.start()
     stop_worker = asyncio.Event()
     worker_task = asyncio.create_task(_background(app, worker_id, stop_worker)) if app[RUN_WORKER] else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -60,7 +61,9 @@ class LateReplyWorker:
         timezone: str,
         lease_s: float = 60.0,
         batch: int = 50,
+        on_waiting: Callable[[str], None] | None = None,
     ) -> None:
+        self._on_waiting = on_waiting
         self._db, self._gateway, self._clock, self._metrics = db, gateway, clock, metrics
         self._id, self._tz, self._lease, self._batch = worker_id, ZoneInfo(timezone), lease_s, batch
 
@@ -181,6 +184,8 @@ class LateReplyWorker:
     ) -> None:
         now = self._clock.now()
         self._metrics.delivery_results.labels(channel, status.value).inc()
+        if status is OutboxStatus.WAITING_NEXT_REPLY and self._on_waiting is not None:
+            self._on_waiting(row.openid)
         async with self._db.write() as session:
             await session.execute(
                 update(OutboxRow)

@@ -54,7 +54,7 @@ class Dispatcher:
             return
         if not msg.text:
             return
-        ctx.number = self.nlp.number(msg.text)
+        ctx.number = self.nlp.number(msg.text, normalized=True)
         if ctx.number is not None:
             if ctx.number == 0:
                 # 0 always returns to the menu, and leaves any conversation.
@@ -70,9 +70,11 @@ class Dispatcher:
         services = self.services
         async with services.locks.hold(msg.openid):
             now = services.clock.now()
-            async with services.db.read() as session:
-                conversation = await services.conversations.load(session, msg.openid, now)
-                waiting = await waiting_replies(session, msg.openid) if self._replyable(msg) else []
+            conversation = await services.conversations.load(msg.openid, now)
+            waiting: list[tuple[int, str]] = []
+            if self._replyable(msg) and services.waiting.may_have(msg.openid):
+                async with services.db.read() as session:
+                    waiting = await waiting_replies(session, msg.openid)
             msg = self.normalize(msg)
             ctx = Context(
                 identity=Identity(openid=msg.openid),
@@ -126,4 +128,6 @@ class Dispatcher:
         if not ids:
             return reply
         await mark_sent_with_reply(self.services.db, ids, self.services.clock.now())
+        if len(ids) == len(waiting):
+            self.services.waiting.discard(openid)
         return TextReply("\n".join(parts) + ("\n\n" + tail if tail else ""))

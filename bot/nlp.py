@@ -20,6 +20,7 @@ from bot.content import Content
 _SPACES = re.compile(r"\s+")
 # Punctuation people (and speech recognition) put around a short command: "帮助。", "帮助!".
 _EDGE_PUNCT = "。．.，,！!？?、；;：:～~…·\"'“”‘’「」『』（）()【】[] "
+_NUMERALS = frozenset("零〇一二两三四五六七八九十百千万壹贰叁肆伍陆柒捌玖拾佰仟0123456789")
 _NUMBER_AFFIXES = re.compile(r"^(?:第|选)?(.+?)(?:项|个|号|条)?$")
 
 
@@ -51,17 +52,18 @@ class NLP:
         stripped = folded.strip(_EDGE_PUNCT)
         return stripped if stripped else folded
 
-    def number(self, text: str) -> int | None:
+    def number(self, text: str, *, normalized: bool = False) -> int | None:
         """The number a user typed or said where a number is expected: "1", "１", "一", "第一项"."""
-        normalized = self.normalize(text).replace(" ", "")
-        if not normalized:
+        normalized_text = text if normalized else self.normalize(text)
+        compact = normalized_text.replace(" ", "")
+        if not compact:
             return None
-        match = _NUMBER_AFFIXES.match(normalized)
-        core = match.group(1) if match else normalized
+        match = _NUMBER_AFFIXES.match(compact)
+        core = match.group(1) if match else compact
         if core.isascii() and core.isdigit():
             return int(core) if len(core) <= 6 else None
-        if len(core) > 6:
-            return None
+        if len(core) > 6 or not set(core) <= _NUMERALS:
+            return None  # ordinary words never reach cn2an (its refusal is an exception: slow)
         try:
             value = cn2an.cn2an(core, "smart")
         except (ValueError, KeyError, IndexError):

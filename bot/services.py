@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.context import Conversation
@@ -21,38 +21,98 @@ from models.db import Database, dialect_insert
 
 
 class Conversations:
-    """Conversation state, one row per openid, with an expiry."""
+    """Conversation state, one row per openid, with an expiry.
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    In embedded mode (one process) the state is also kept in memory, written through on every change, so
+    a message that changes nothing reads nothing from the database. With several processes (Redis set)
+    another process may have changed it, so every load reads the database.
+    """
 
-    async def load(self, session: AsyncSession, openid: str, now: datetime) -> Conversation:
-        row = await session.get(ConversationState, openid)
+    def __init__(self, db: Database, cache_size: int | None) -> None:
+        self._db, self._cache_size = db, cache_size
+        self._cache: OrderedDict[str, ConversationState | None] | None = (
+            OrderedDict() if cache_size is not None else None
+        )
+
+    async def load(self, openid: str, now: datetime) -> Conversation:
+        if self._cache is not None and openid in self._cache:
+            self._cache.move_to_end(openid)
+            row = self._cache[openid]
+        else:
+            async with self._db.read() as session:
+                row = await session.get(ConversationState, openid)
+                if row is not None:
+                    session.expunge(row)
+            self._remember(openid, row)
         if row is None or row.expires_at <= now:
             return Conversation(None, {}, None)
         return Conversation(row.name, row.data, row.expires_at)
 
+    def _remember(self, openid: str, row: ConversationState | None) -> None:
+        if self._cache is None or self._cache_size is None:
+            return
+        self._cache[openid] = row
+        self._cache.move_to_end(openid)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def forget(self, openid: str) -> None:
+        if self._cache is not None:
+            self._cache.pop(openid, None)
+
     async def save(self, openid: str, conversation: Conversation, now: datetime) -> None:
+        self.forget(openid)
+        row: ConversationState | None = None
         async with self._db.write() as session:
             if conversation.name is None or conversation.expires_at is None:
                 await session.execute(delete(ConversationState).where(ConversationState.openid == openid))
-                return
-            await session.merge(
-                ConversationState(
+            else:
+                row = ConversationState(
                     openid=openid,
                     name=conversation.name,
-                    data=conversation.data,
+                    data=dict(conversation.data),
                     expires_at=conversation.expires_at,
                     updated_at=now,
                 )
+                await session.merge(row)
+        self._remember(openid, row)
+
+
+class WaitingReplies:
+    """Which users have late answers waiting for their next message (so that the other users' messages
+    need no query). Embedded mode keeps the set in memory, filled at start and by the in-process worker;
+    with several processes any of them may have queued one, so the database is always asked."""
+
+    def __init__(self, db: Database, shared: bool) -> None:
+        self._db, self._shared = db, shared
+        self._openids: set[str] = set()
+
+    async def load(self) -> None:
+        if self._shared:
+            return
+        async with self._db.read() as session:
+            found = await session.scalars(
+                select(OutboxRow.openid)
+                .where(OutboxRow.status == OutboxStatus.WAITING_NEXT_REPLY.value)
+                .distinct()
             )
+            self._openids = set(found.all())
+
+    def may_have(self, openid: str) -> bool:
+        return self._shared or openid in self._openids
+
+    def add(self, openid: str) -> None:
+        self._openids.add(openid)
+
+    def discard(self, openid: str) -> None:
+        self._openids.discard(openid)
 
 
 class Users:
     """Followers: subscription state, and erasing WeChat-side data on unfollow."""
 
-    def __init__(self, db: Database, write_behind: WriteBehind) -> None:
-        self._db, self._write_behind = db, write_behind
+    def __init__(self, db: Database, write_behind: WriteBehind, conversations: Conversations) -> None:
+        self._db, self._write_behind, self._conversations = db, write_behind, conversations
 
     async def subscribed(self, openid: str, at: datetime) -> None:
         async with self._db.write() as session:
@@ -70,6 +130,7 @@ class Users:
         """WeChat's rules ask the account to delete a user's data when they unfollow: the openid's
         conversation, message log and allowance go; the row stays as a bare marker."""
         self._write_behind.forget(openid)
+        self._conversations.forget(openid)
         async with self._db.write() as session:
             await session.execute(delete(ConversationState).where(ConversationState.openid == openid))
             await session.execute(delete(InboundLog).where(InboundLog.openid == openid))
@@ -169,5 +230,6 @@ class Services:
     locks: UserLocks
     write_behind: WriteBehind
     conversations: Conversations
+    waiting: WaitingReplies
     users: Users
     late_replies: LateReplies

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.metrics import Metrics
@@ -18,6 +18,8 @@ from models import InboundLog, WeChatUser
 from models.db import Database, dialect_insert
 
 log = logging.getLogger(__name__)
+
+USERS: Table = WeChatUser.__table__  # type: ignore[assignment]  # declarative tables are Tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,20 +105,9 @@ class WriteBehind:
                 async with self._db.write() as session:
                     if interactions:
                         await self._apply_interactions(session, interactions)
-                    for entry in logs:
-                        session.add(
-                            InboundLog(
-                                dedupe_key=entry.dedupe_key,
-                                openid=entry.openid,
-                                kind=entry.kind,
-                                event=entry.event,
-                                content=entry.content,
-                                route=entry.route,
-                                duration_ms=entry.duration_ms,
-                                late=entry.late,
-                                received_at=entry.received_at,
-                            )
-                        )
+                    if logs:
+                        # One executemany, not an ORM unit of work per row.
+                        await session.execute(insert(InboundLog), [asdict(entry) for entry in logs])
             except Exception:
                 # Put them back so the next flush tries again; nothing is silently lost.
                 self._interactions[:0] = interactions
@@ -129,28 +120,51 @@ class WriteBehind:
         first: dict[str, datetime] = {}
         for item in interactions:
             first.setdefault(item.openid, item.at)
-        insert = dialect_insert(session)
         await session.execute(
-            insert(WeChatUser)
+            dialect_insert(session)(WeChatUser)
             .values([{"openid": o, "first_seen_at": at, "last_seen_at": at} for o, at in first.items()])
             .on_conflict_do_nothing(index_elements=["openid"])
         )
-        users = {
-            u.openid: u
-            for u in (await session.scalars(select(WeChatUser).where(WeChatUser.openid.in_(first)))).all()
+        cols = (
+            WeChatUser.openid,
+            WeChatUser.last_seen_at,
+            WeChatUser.last_message_at,
+            WeChatUser.window_kind,
+            WeChatUser.window_expires_at,
+            WeChatUser.window_left,
+        )
+        state = {
+            row.openid: dict(row._mapping)
+            for row in await session.execute(select(*cols).where(WeChatUser.openid.in_(first)))
         }
         for item in sorted(interactions, key=lambda i: i.at):
-            user = users[item.openid]
-            user.last_seen_at = max(user.last_seen_at, item.at)
+            user = state[item.openid]
+            user["last_seen_at"] = max(user["last_seen_at"], item.at)
             if item.opens is None:
                 continue
             if item.opens == "message":
-                user.last_message_at = item.at
+                user["last_message_at"] = item.at
             window = opened(
-                Window(user.window_kind, user.window_expires_at, user.window_left), item.opens, item.at
+                Window(user["window_kind"], user["window_expires_at"], user["window_left"]),
+                item.opens,
+                item.at,
             )
-            user.window_kind, user.window_expires_at, user.window_left = (
-                window.kind,
-                window.expires_at,
-                window.left,
-            )
+            user.update(window_kind=window.kind, window_expires_at=window.expires_at, window_left=window.left)
+        await session.execute(
+            # Core (table) UPDATE with executemany: one statement for the whole batch.
+            update(USERS)
+            .where(USERS.c.openid == bindparam("b_openid"))
+            .values(
+                {
+                    name: bindparam(f"b_{name}")
+                    for name in (
+                        "last_seen_at",
+                        "last_message_at",
+                        "window_kind",
+                        "window_expires_at",
+                        "window_left",
+                    )
+                }
+            ),
+            [{f"b_{k}": v for k, v in user.items()} for user in state.values()],
+        )
