@@ -107,7 +107,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     else:
         dedupe = MemoryDedupe(settings.dedupe_ttl_s)
     write_behind = WriteBehind(db, settings.write_behind_interval_s, metrics)
-    conversations = Conversations(db, cache_size=None if redis is not None else 100_000)
+    conversations = Conversations(db, shared=redis is not None)
+    await conversations.load_all(clock.now())
     waiting = WaitingReplies(db, shared=redis is not None)
     await waiting.load()
     services = Services(

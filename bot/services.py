@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,45 +22,42 @@ from models.db import Database, dialect_insert
 class Conversations:
     """Conversation state, one row per openid, with an expiry.
 
-    In embedded mode (one process) the state is also kept in memory, written through on every change, so
-    a message that changes nothing reads nothing from the database. With several processes (Redis set)
-    another process may have changed it, so every load reads the database.
+    Embedded mode (one process): this process is the only writer, so the active conversations are loaded
+    once at start and kept in memory, written through on every change; a message that changes nothing
+    reads nothing from the database. With several processes (Redis set) every load reads the database.
     """
 
-    def __init__(self, db: Database, cache_size: int | None) -> None:
-        self._db, self._cache_size = db, cache_size
-        self._cache: OrderedDict[str, ConversationState | None] | None = (
-            OrderedDict() if cache_size is not None else None
-        )
+    def __init__(self, db: Database, shared: bool) -> None:
+        self._db, self._shared = db, shared
+        self._active: dict[str, ConversationState] = {}
+
+    async def load_all(self, now: datetime) -> None:
+        if self._shared:
+            return
+        async with self._db.read() as session:
+            rows = (
+                await session.scalars(select(ConversationState).where(ConversationState.expires_at > now))
+            ).all()
+            for row in rows:
+                session.expunge(row)
+        self._active = {row.openid: row for row in rows}
 
     async def load(self, openid: str, now: datetime) -> Conversation:
-        if self._cache is not None and openid in self._cache:
-            self._cache.move_to_end(openid)
-            row = self._cache[openid]
-        else:
+        if self._shared:
             async with self._db.read() as session:
                 row = await session.get(ConversationState, openid)
-                if row is not None:
-                    session.expunge(row)
-            self._remember(openid, row)
+        else:
+            row = self._active.get(openid)
         if row is None or row.expires_at <= now:
+            if row is not None and not self._shared:
+                del self._active[openid]
             return Conversation(None, {}, None)
         return Conversation(row.name, row.data, row.expires_at)
 
-    def _remember(self, openid: str, row: ConversationState | None) -> None:
-        if self._cache is None or self._cache_size is None:
-            return
-        self._cache[openid] = row
-        self._cache.move_to_end(openid)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-
     def forget(self, openid: str) -> None:
-        if self._cache is not None:
-            self._cache.pop(openid, None)
+        self._active.pop(openid, None)
 
     async def save(self, openid: str, conversation: Conversation, now: datetime) -> None:
-        self.forget(openid)
         row: ConversationState | None = None
         async with self._db.write() as session:
             if conversation.name is None or conversation.expires_at is None:
@@ -75,7 +71,12 @@ class Conversations:
                     updated_at=now,
                 )
                 await session.merge(row)
-        self._remember(openid, row)
+        if self._shared:
+            return
+        if row is None:
+            self._active.pop(openid, None)
+        else:
+            self._active[openid] = row
 
 
 class WaitingReplies:

@@ -6,20 +6,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, and_, bindparam, case, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.metrics import Metrics
-from bot.window import Window, opened
+from bot.window import EVENT_SENDS, EVENT_WINDOW, MESSAGE_SENDS, MESSAGE_WINDOW
 from models import InboundLog, WeChatUser
 from models.db import Database, dialect_insert
 
 log = logging.getLogger(__name__)
 
+# Core tables: batches go through executemany, not the ORM's unit of work.
 USERS: Table = WeChatUser.__table__  # type: ignore[assignment]  # declarative tables are Tables
+LOG: Table = InboundLog.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,19 @@ class LogEntry:
     late: bool
     received_at: datetime
 
+    def row(self) -> dict[str, object]:
+        return {
+            "dedupe_key": self.dedupe_key,
+            "openid": self.openid,
+            "kind": self.kind,
+            "event": self.event,
+            "content": self.content,
+            "route": self.route,
+            "duration_ms": self.duration_ms,
+            "late": self.late,
+            "received_at": self.received_at,
+        }
+
 
 class WriteBehind:
     def __init__(self, db: Database, interval_s: float, metrics: Metrics, max_batch: int = 500) -> None:
@@ -50,6 +65,7 @@ class WriteBehind:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
+        self._known: set[str] = set()
 
     def record(self, item: Interaction) -> None:
         self._interactions.append(item)
@@ -107,7 +123,7 @@ class WriteBehind:
                         await self._apply_interactions(session, interactions)
                     if logs:
                         # One executemany, not an ORM unit of work per row.
-                        await session.execute(insert(InboundLog), [asdict(entry) for entry in logs])
+                        await session.execute(insert(LOG), [entry.row() for entry in logs])
             except Exception:
                 # Put them back so the next flush tries again; nothing is silently lost.
                 self._interactions[:0] = interactions
@@ -115,56 +131,75 @@ class WriteBehind:
                 raise
             self._metrics.write_behind_flushes.inc()
 
-    @staticmethod
-    async def _apply_interactions(session: AsyncSession, interactions: list[Interaction]) -> None:
-        first: dict[str, datetime] = {}
+    async def _apply_interactions(self, session: AsyncSession, interactions: list[Interaction]) -> None:
+        """Per user, a batch (a fraction of a second) reduces to: the last message (which opens a fresh
+        5-send, 48 h allowance), else the last click/follow/scan (3 sends, 1 minute, unless a live 48 h
+        allowance stands: decided in SQL against the stored row), and the last time seen."""
+        seen: dict[str, datetime] = {}
+        message_at: dict[str, datetime] = {}
+        event_at: dict[str, datetime] = {}
         for item in interactions:
-            first.setdefault(item.openid, item.at)
-        await session.execute(
-            dialect_insert(session)(WeChatUser)
-            .values([{"openid": o, "first_seen_at": at, "last_seen_at": at} for o, at in first.items()])
-            .on_conflict_do_nothing(index_elements=["openid"])
-        )
-        cols = (
-            WeChatUser.openid,
-            WeChatUser.last_seen_at,
-            WeChatUser.last_message_at,
-            WeChatUser.window_kind,
-            WeChatUser.window_expires_at,
-            WeChatUser.window_left,
-        )
-        state = {
-            row.openid: dict(row._mapping)
-            for row in await session.execute(select(*cols).where(WeChatUser.openid.in_(first)))
-        }
-        for item in sorted(interactions, key=lambda i: i.at):
-            user = state[item.openid]
-            user["last_seen_at"] = max(user["last_seen_at"], item.at)
-            if item.opens is None:
-                continue
+            seen[item.openid] = max(seen.get(item.openid, item.at), item.at)
             if item.opens == "message":
-                user["last_message_at"] = item.at
-            window = opened(
-                Window(user["window_kind"], user["window_expires_at"], user["window_left"]),
-                item.opens,
-                item.at,
+                message_at[item.openid] = max(message_at.get(item.openid, item.at), item.at)
+            elif item.opens == "event":
+                event_at[item.openid] = max(event_at.get(item.openid, item.at), item.at)
+        new = [o for o in seen if o not in self._known]
+        if new:
+            # Rows are never deleted, so once known a user needs no insert (harmless if another process did).
+            await session.execute(
+                dialect_insert(session)(USERS).on_conflict_do_nothing(index_elements=["openid"]),
+                [
+                    {
+                        "openid": o,
+                        "first_seen_at": seen[o],
+                        "last_seen_at": seen[o],
+                        "subscribed": True,
+                        "window_left": 0,
+                    }
+                    for o in new
+                ],
             )
-            user.update(window_kind=window.kind, window_expires_at=window.expires_at, window_left=window.left)
-        await session.execute(
-            # Core (table) UPDATE with executemany: one statement for the whole batch.
-            update(USERS)
-            .where(USERS.c.openid == bindparam("b_openid"))
-            .values(
-                {
-                    name: bindparam(f"b_{name}")
-                    for name in (
-                        "last_seen_at",
-                        "last_message_at",
-                        "window_kind",
-                        "window_expires_at",
-                        "window_left",
-                    )
-                }
-            ),
-            [{f"b_{k}": v for k, v in user.items()} for user in state.values()],
-        )
+        c = USERS.c
+        if message_at:
+            await session.execute(
+                update(USERS)
+                .where(c.openid == bindparam("b_openid"))
+                .values(
+                    last_seen_at=bindparam("b_seen"),
+                    last_message_at=bindparam("b_at"),
+                    window_kind="message",
+                    window_expires_at=bindparam("b_expires"),
+                    window_left=MESSAGE_SENDS,
+                ),
+                [
+                    {"b_openid": o, "b_seen": seen[o], "b_at": at, "b_expires": at + MESSAGE_WINDOW}
+                    for o, at in message_at.items()
+                ],
+            )
+        events = {o: at for o, at in event_at.items() if o not in message_at or message_at[o] < at}
+        if events:
+            live_message = and_(c.window_kind == "message", c.window_expires_at > bindparam("b_at"))
+            await session.execute(
+                update(USERS)
+                .where(c.openid == bindparam("b_openid"))
+                .values(
+                    last_seen_at=bindparam("b_seen"),
+                    window_kind=case((live_message, c.window_kind), else_="event"),
+                    window_expires_at=case((live_message, c.window_expires_at), else_=bindparam("b_expires")),
+                    window_left=case((live_message, c.window_left), else_=EVENT_SENDS),
+                ),
+                [
+                    {"b_openid": o, "b_seen": seen[o], "b_at": at, "b_expires": at + EVENT_WINDOW}
+                    for o, at in events.items()
+                ],
+            )
+        rest = [o for o in seen if o not in message_at and o not in events]
+        if rest:
+            await session.execute(
+                update(USERS)
+                .where(c.openid == bindparam("b_openid"))
+                .values(last_seen_at=bindparam("b_seen")),
+                [{"b_openid": o, "b_seen": seen[o]} for o in rest],
+            )
+        self._known.update(new)
