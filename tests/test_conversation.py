@@ -126,3 +126,14 @@ def test_intent_filter_reads_the_dispatcher_intent() -> None:
     msg = Incoming(openid="o", account="gh", kind="text", create_time=1, text="帮助")
     assert Intent("help")(msg, ctx) is True and Intent("bind")(msg, ctx) is False
     assert State()(msg, ctx) is False
+
+
+async def test_a_conversation_survives_a_restart(make_client: AppFactory, make_settings: Any,
+                                                 clock: FixedClock) -> None:
+    settings = make_settings()
+    first = await make_client(routers=(counter_router(),), settings=settings)
+    await WeChatUser(first, clock, "o-restart").send("开始")
+    await WeChatUser(first, clock, "o-restart").send("5")
+    await first.close()
+    again = await make_client(routers=(counter_router(),), settings=settings)
+    assert (await WeChatUser(again, clock, "o-restart").send("2")).text == "合计7"
