@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,10 @@ class Content:
     community_name: str
     intents: tuple[IntentSpec, ...]
     userdict_path: Path
+    rendered_menus: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.rendered_menus.update({role: self._render_menu(role) for role in self.menus})
 
     def text(self, key: str, **values: object) -> str:
         template = self.texts.get(key)
@@ -50,6 +54,9 @@ class Content:
         return self.menus.get(role) or self.menus["resident"]
 
     def render_menu(self, role: str) -> str:
+        return self.rendered_menus.get(role) or self.rendered_menus["resident"]
+
+    def _render_menu(self, role: str) -> str:
         lines = [self.text("menu_prompt")]
         lines += [f"{i} {item.label}" for i, item in enumerate(self.menu(role), start=1)]
         lines.append(self.text("menu_footer"))

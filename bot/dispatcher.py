@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -42,11 +41,6 @@ class Dispatcher:
             services,
         )
 
-    def normalize(self, msg: Incoming) -> Incoming:
-        if msg.raw_text is None:
-            return msg
-        return dataclasses.replace(msg, text=self.nlp.normalize(msg.raw_text))
-
     def understand(self, msg: Incoming, ctx: Context) -> None:
         """Set ctx.number and ctx.intent: a menu click, a menu number, or words."""
         if msg.event == "click" and msg.event_key:
@@ -75,7 +69,6 @@ class Dispatcher:
             if self._replyable(msg) and services.waiting.may_have(msg.openid):
                 async with services.db.read() as session:
                     waiting = await waiting_replies(session, msg.openid)
-            msg = self.normalize(msg)
             ctx = Context(
                 identity=Identity(openid=msg.openid),
                 conversation=conversation,

@@ -66,6 +66,7 @@ class Webhook:
             if settings.wechat_aes_key
             else None
         )
+        self._normalize = dispatcher.nlp.normalize
         self._tasks: set[asyncio.Task[None] | asyncio.Task[Reply | None]] = set()
         self.accepting = True
 
@@ -123,14 +124,16 @@ class Webhook:
                 encrypt=encrypt,
             )
             xml, previous = self.cipher.open(encrypt)
-            return parse_incoming(xml), Envelope.PREVIOUS_KEY if previous else Envelope.CURRENT_KEY
+            return parse_incoming(
+                xml, self._normalize
+            ), Envelope.PREVIOUS_KEY if previous else Envelope.CURRENT_KEY
         if self.settings.message_mode is MessageMode.SAFE:
             raise Forbidden("plaintext message refused: the account is in safe mode")
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise BadRequest("body is not UTF-8") from exc
-        return parse_incoming(text), Envelope.PLAIN
+        return parse_incoming(text, self._normalize), Envelope.PLAIN
 
     async def receive(
         self, query: Mapping[str, str], msg: Incoming, envelope: Envelope, started: float
@@ -229,7 +232,7 @@ class Webhook:
         recovered = 0
         for fields in await self.services.late_replies.claim_abandoned(older_than_s, owner):
             try:
-                msg = parse_incoming(message_xml(fields))
+                msg = parse_incoming(message_xml(fields), self._normalize)
             except BadRequest:
                 log.error("abandoned late message cannot be parsed again; left for an operator")
                 continue

@@ -10,7 +10,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from xml.parsers.expat import ExpatError
@@ -167,8 +167,9 @@ class Incoming:
         return f"e:{self.openid}:{self.create_time}:{self.event or self.kind}:{self.event_key or ''}"
 
 
-def parse_incoming(xml: str) -> Incoming:
-    """Parse plaintext message XML into Incoming; BadRequest when it is not a usable message."""
+def parse_incoming(xml: str, normalize: Callable[[str], str] | None = None) -> Incoming:
+    """Parse plaintext message XML into Incoming; BadRequest when it is not a usable message.
+    `normalize` turns the raw text (or voice recognition) into the text handlers route on."""
     try:
         msg = parse_message(xml)
     except (ExpatError, ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
@@ -216,7 +217,7 @@ def parse_incoming(xml: str) -> Incoming:
         kind=kind,
         create_time=int(create),
         msg_id=msg_id,
-        text=text or "",
+        text=(normalize(text) if normalize else text) if text else "",
         raw_text=text,
         event=event,
         event_key=event_key,

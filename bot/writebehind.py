@@ -19,6 +19,7 @@ from models.db import Database, dialect_insert
 
 log = logging.getLogger(__name__)
 
+CHUNK = 200
 # Core tables: batches go through executemany, not the ORM's unit of work.
 USERS: Table = WeChatUser.__table__  # type: ignore[assignment]  # declarative tables are Tables
 LOG: Table = InboundLog.__table__  # type: ignore[assignment]
@@ -119,11 +120,12 @@ class WriteBehind:
                 return
             try:
                 async with self._db.write() as session:
-                    if interactions:
-                        await self._apply_interactions(session, interactions)
-                    if logs:
-                        # One executemany, not an ORM unit of work per row.
-                        await session.execute(insert(LOG), [entry.row() for entry in logs])
+                    # executemany, not an ORM unit of work per row; in chunks, so that preparing the
+                    # parameters never holds the event loop for long.
+                    for start in range(0, len(interactions), CHUNK):
+                        await self._apply_interactions(session, interactions[start : start + CHUNK])
+                    for start in range(0, len(logs), CHUNK):
+                        await session.execute(insert(LOG), [e.row() for e in logs[start : start + CHUNK]])
             except Exception:
                 # Put them back so the next flush tries again; nothing is silently lost.
                 self._interactions[:0] = interactions
