@@ -128,8 +128,9 @@ def test_intent_filter_reads_the_dispatcher_intent() -> None:
     assert State()(msg, ctx) is False
 
 
-async def test_a_conversation_survives_a_restart(make_client: AppFactory, make_settings: Any,
-                                                 clock: FixedClock) -> None:
+async def test_a_conversation_survives_a_restart(
+    make_client: AppFactory, make_settings: Any, clock: FixedClock
+) -> None:
     settings = make_settings()
     first = await make_client(routers=(counter_router(),), settings=settings)
     await WeChatUser(first, clock, "o-restart").send("开始")

@@ -126,3 +126,29 @@ async def test_fuzzed_encrypted_bodies_never_5xx(
     body = message_xml({"ToUserName": "gh", "Encrypt": encrypt}).encode()
     resp = await client.post("/wechat", params=query, data=body)
     assert resp.status in (200, 400, 403), await resp.text()
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        # MASSSENDJOBFINISH as WeChat sends it, with the copyright check block.
+        "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[MASSSENDJOBFINISH]]></Event><MsgID>1000001625</MsgID>"
+        "<Status><![CDATA[send success]]></Status><TotalCount>100</TotalCount><FilterCount>80</FilterCount>"
+        "<SentCount>75</SentCount><ErrorCount>5</ErrorCount><CopyrightCheckResult><Count>1</Count><ResultList>"
+        "<item><ArticleIdx>1</ArticleIdx><UserDeclareState>0</UserDeclareState></item></ResultList>"
+        "<CheckState>2</CheckState></CopyrightCheckResult>",
+        "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[scancode_waitmsg]]></Event>"
+        "<EventKey><![CDATA[6]]></EventKey><ScanCodeInfo><ScanType><![CDATA[qrcode]]></ScanType>"
+        "<ScanResult><![CDATA[1]]></ScanResult></ScanCodeInfo>",
+    ],
+    ids=["masssendjobfinish-copyright", "scancode-waitmsg"],
+)
+async def test_events_with_nested_blocks_are_answered(
+    client: TestClient[Any, Any], clock: FixedClock, inner: str
+) -> None:
+    xml = (
+        f"<xml><ToUserName><![CDATA[gh]]></ToUserName><FromUserName><![CDATA[o-n]]></FromUserName>"
+        f"<CreateTime>{int(clock.time())}</CreateTime>{inner}</xml>"
+    )
+    result = await WeChatUser(client, clock, "o-n").post_xml(xml)
+    assert (result.status, result.body) == (200, "success")
