@@ -11,10 +11,11 @@ Scenarios, all in one run, each against a freshly started server (partybot: a fr
 The server runs pinned to one core (`taskset -c 0`), the load generator (wrk, one thread) to another,
 so they never compete for a CPU. Every request is used once: each carries a fresh MsgId (events, which
 have none, a fresh openid) and a fresh nonce, so a fresh signature, with a timestamp valid for the
-server's clock. Signing and encryption are precomputed into a file just before each scenario
-(bench/replay.lua replays it); if a file runs out, the run says so instead of reusing requests.
+server's clock. Signing and encryption are precomputed into a file just before each measurement
+(bench/replay.lua replays it); if a file runs out, the measurement is repeated with a larger one, and
+reported if it still runs out, instead of reusing requests. BENCHMARKS.md says more.
 
-    .venv/bin/python bench/webhook_bench.py            # ~3 minutes
+    .venv/bin/python bench/webhook_bench.py            # ~2.5 minutes
     .venv/bin/python bench/webhook_bench.py --quick    # under a minute, rougher figures
     .venv/bin/python bench/webhook_bench.py --write    # also rewrite the results in BENCHMARKS.md
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import hashlib
 import http.client
 import json
 import math
@@ -76,6 +78,10 @@ CONNECTIONS = 50
 WRK_TIMEOUT_S = 10  # above the 4 s reply budget: a slow answer is measured, not dropped
 SIGNATURE_MAX_AGE_S = 300  # partybot's default; every request must be used within it
 SAMPLES = 3  # requests per scenario checked in full (decrypted, fields compared) before and after
+IDLE_BUSY_MAX = 0.10  # a core busier than this before a scenario means something else is running
+IDLE_WAIT_S = 20  # how long to wait for that to end before measuring all the same
+SOURCE_DIRS = ("bot", "handlers", "models", "content")
+MEASURE_ATTEMPTS = 3  # measured runs per scenario at most, when the precomputed requests run out
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,17 +315,37 @@ class LoadResult:
     bad_body: int
     sent: int
     exhausted: bool
-    server_cpu: float  # fraction of one core
-    load_cpu: float
+    server_cpu: float  # the server process's CPU time, as a fraction of one core
+    load_cpu: float  # wrk's
+    server_core_busy: float  # the server's core, busy with anything (other processes, interrupts)
+    load_core_busy: float
 
     @property
     def rps(self) -> float:
         return self.requests / self.duration_s
 
 
+def core_times() -> dict[int, tuple[int, int]]:
+    """Per core: (busy, total) clock ticks since boot, from /proc/stat."""
+    times: dict[int, tuple[int, int]] = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            ticks = [int(v) for v in values[:8]]  # user nice system idle iowait irq softirq steal
+            times[int(name[3:])] = (sum(ticks) - ticks[3] - ticks[4], sum(ticks))
+    return times
+
+
+def busy_fraction(before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]], core: int) -> float:
+    busy, total = (a - b for a, b in zip(after[core], before[core], strict=True))
+    return busy / total if total else 0.0
+
+
 def run_wrk(
-    server: Server, records: Path, marker: str, duration_s: int, connections: int, core: int
+    server: Server, records: Path, marker: str, duration_s: int, connections: int, cores: tuple[int, int]
 ) -> LoadResult:
+    """Replay `records` for duration_s with wrk on cores[1] against the server on cores[0]."""
+    server_core, core = cores
     command = [
         "taskset", "-c", str(core), "wrk", "-t1", f"-c{connections}", f"-d{duration_s}s",
         "--timeout", f"{WRK_TIMEOUT_S}s", "-s", str(REPLAY_LUA), f"http://127.0.0.1:{server.port}/wechat",
@@ -327,7 +353,9 @@ def run_wrk(
     ]  # fmt: skip
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     server_before = server.cpu_seconds()
+    cores_before = core_times()
     done = subprocess.run(command, capture_output=True, text=True, timeout=duration_s + 60, check=False)
+    cores_after = core_times()
     server_cpu = server.cpu_seconds() - server_before
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     # Only wrk is reaped between the two readings, so the difference is wrk's own CPU time.
@@ -353,6 +381,8 @@ def run_wrk(
         exhausted=bool(data["exhausted"]),
         server_cpu=server_cpu / duration,
         load_cpu=load_cpu / duration,
+        server_core_busy=busy_fraction(cores_before, cores_after, server_core),
+        load_core_busy=busy_fraction(cores_before, cores_after, core),
     )
 
 
@@ -425,7 +455,8 @@ class Outcome:
     warmup_rps: float
     planned: int  # requests written for the measured run
     reply_bytes: int
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # the figures cannot be trusted
+    warnings: list[str] = field(default_factory=list)  # the figures may be off
     notes: list[str] = field(default_factory=list)
     ratio: float | None = None
 
@@ -453,6 +484,10 @@ class Settings:
     server_core: int
     load_core: int
 
+    @property
+    def cores(self) -> tuple[int, int]:
+        return self.server_core, self.load_core
+
 
 def run_scenario(
     scenario: Scenario,
@@ -476,16 +511,22 @@ def run_scenario(
         problems, reply_bytes = check_samples(scenario, server, factory, expected, bare)
         factory.write_records(records, scenario, server.port, warm_count)
         warm = run_wrk(
-            server, records, expected.marker, settings.warmup_s, settings.connections, settings.load_core
+            server, records, expected.marker, settings.warmup_s, settings.connections, settings.cores
         )
         # Size the measured run from the warm-up's rate with room to spare (never above the ceiling):
-        # a server that speeds up after warming must not find the file empty.
-        rate = rate_ceiling if warm.exhausted else min(rate_ceiling, max(2 * warm.rps, 200.0))
-        planned = math.ceil(rate * settings.duration_s) + 2 * settings.connections
-        seconds = factory.write_records(records, scenario, server.port, planned)
-        load = run_wrk(
-            server, records, expected.marker, settings.duration_s, settings.connections, settings.load_core
-        )
+        # a server still warming up then runs faster. If the file runs out all the same, measure again
+        # with a larger one, a bounded number of times, rather than reuse requests.
+        rate = rate_ceiling if warm.exhausted else min(rate_ceiling, max(3 * warm.rps, 200.0))
+        for attempt in range(1, MEASURE_ATTEMPTS + 1):
+            planned = math.ceil(rate * settings.duration_s) + 2 * settings.connections
+            seconds = factory.write_records(records, scenario, server.port, planned)
+            load = run_wrk(
+                server, records, expected.marker, settings.duration_s, settings.connections, settings.cores
+            )
+            if not load.exhausted or rate >= rate_ceiling or attempt == MEASURE_ATTEMPTS:
+                break
+            print(f"   ran out after {load.sent} requests: measuring again with more", flush=True)
+            rate = min(rate_ceiling, 3 * rate)
         more, _ = check_samples(scenario, server, factory, expected, bare)
         problems += more
         counters = metric_values(server.port) if scenario.partybot else {}
@@ -494,10 +535,25 @@ def run_scenario(
         with contextlib.suppress(OSError):
             records.unlink()
     outcome = Outcome(scenario, load, warm.rps, planned, reply_bytes, problems)
-    outcome.notes.append(f"{planned} requests precomputed in {seconds:.1f} s")
+    outcome.notes.append(f"{planned:,} requests precomputed in {seconds:.1f} s")
+    outcome.notes.append(
+        f"cores busy: server's {load.server_core_busy:.0%} (server process {load.server_cpu:.0%}), "
+        f"wrk's {load.load_core_busy:.0%} (wrk {load.load_cpu:.0%})"
+    )
+    # Anything else on either core (another process, interrupts not charged to ours) takes CPU from
+    # the server or the generator: say so next to the figures rather than hide it.
+    for whose, busy, ours in (
+        ("server", load.server_core_busy, load.server_cpu),
+        ("load generator", load.load_core_busy, load.load_cpu),
+    ):
+        if busy - ours > 0.15:
+            outcome.warnings.append(
+                f"{busy - ours:.0%} of the {whose}'s core went to other work during the run: "
+                "the figures may be low (was the machine idle?)"
+            )
     if load.exhausted:
         outcome.problems.append(
-            f"ran out of precomputed requests after {load.sent}: the figures undercount (raise --max-rate)"
+            f"ran out of precomputed requests after {load.sent:,}: the figures undercount (raise --max-rate)"
         )
     if load.errors or load.not_200 or load.bad_body:
         outcome.problems.append(
@@ -509,8 +565,8 @@ def run_scenario(
         errors = sum(v for k, v in counters.items() if k.startswith("partybot_handler_errors_total"))
         routes = {k: v for k, v in counters.items() if k.startswith("partybot_replies_total")}
         outcome.notes.append(
-            "partybot counted "
-            + ", ".join(f"{label(k)} {v:.0f}" for k, v in routes.items())
+            "partybot's counters (warm-up and samples included): answers by route "
+            + ", ".join(f"{label(k)} {v:,.0f}" for k, v in routes.items())
             + f"; budget overruns {overruns:.0f}; handler errors {errors:.0f}"
         )
         if overruns or errors:
@@ -521,7 +577,7 @@ def run_scenario(
         followers = count_followers(server.database)
         answered = load.requests - load.not_200 - load.bad_body
         outcome.notes.append(
-            f"{followers} follower rows committed (≥ {answered} welcomes answered in the measured run)"
+            f"{followers:,} follower rows committed (≥ {answered:,} welcomes answered in the measured run)"
         )
         if followers < answered:
             outcome.problems.append(f"only {followers} follower rows for {answered} welcomes")
@@ -584,21 +640,24 @@ def notes(outcomes: list[Outcome]) -> list[str]:
         ]
         lines.append(f"- {o.scenario.key}: " + "; ".join(details) + ".")
         lines += [f"  - **problem:** {p}" for p in o.problems]
+        lines += [f"  - **warning:** {w}" for w in o.warnings]
     return lines
 
 
-def results_section(outcomes: list[Outcome], settings: Settings, command: str, started: dt.datetime) -> str:
+def results_section(result: Run, settings: Settings, command: str, started: dt.datetime) -> str:
     return "\n".join(
         [
             f"Run {started:%Y-%m-%d %H:%M} UTC: `{command}` ({settings.duration_s} s measured after "
             f"{settings.warmup_s} s warm-up per scenario, {settings.connections} connections, server on "
-            f"core {settings.server_core}, wrk on core {settings.load_core}).",
+            f"core {settings.server_core}, wrk on core {settings.load_core}); partybot source "
+            f"{result.fingerprint} (sha256 of {', '.join(f'{d}/' for d in SOURCE_DIRS)}).",
             "",
             f"Machine: {machine_line()}.",
             "",
-            table(outcomes),
+            table(result.outcomes),
             "",
-            *notes(outcomes),
+            *notes(result.outcomes),
+            *(f"- **warning:** {w}" for w in result.warnings),
         ]
     )
 
@@ -664,7 +723,42 @@ def selected(only: str | None) -> list[Scenario]:
     return [s for s in SCENARIOS if s.key in wanted]
 
 
-def run(args: argparse.Namespace, settings: Settings) -> list[Outcome]:
+def source_fingerprint() -> str:
+    """A digest of partybot's code and content, to tell which version a result belongs to."""
+    digest = hashlib.sha256()
+    for folder in SOURCE_DIRS:
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def wait_idle(core_ids: tuple[int, int], max_wait_s: float) -> list[str]:
+    """Other work on either core would be measured as partybot's slowness (this machine may be shared):
+    wait, a bounded time, until both cores are idle; return a warning for each that is still busy."""
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        before = core_times()
+        time.sleep(1.0)
+        after = core_times()
+        busy = {core: busy_fraction(before, after, core) for core in core_ids}
+        if all(b <= IDLE_BUSY_MAX for b in busy.values()) or time.monotonic() >= deadline:
+            break
+    return [
+        f"core {core} was {b:.0%} busy with other work just before the scenario started"
+        for core, b in busy.items()
+        if b > IDLE_BUSY_MAX
+    ]
+
+
+@dataclass(slots=True)
+class Run:
+    outcomes: list[Outcome]
+    fingerprint: str
+    warnings: list[str]
+
+
+def run(args: argparse.Namespace, settings: Settings) -> Run:
     for tool, package in (("wrk", "wrk"), ("taskset", "util-linux")):
         if shutil.which(tool) is None:
             raise BenchError(f"{tool} not found (Debian: apt-get install {package})")
@@ -673,11 +767,14 @@ def run(args: argparse.Namespace, settings: Settings) -> list[Outcome]:
     content = load_content()
     factory = RequestFactory(Cipher(APPID, AES_KEY))
     bare = bare_reply(content, factory)
-    outcomes: list[Outcome] = []
+    result = Run([], source_fingerprint(), [])
     bare_rps: float | None = None
     with tempfile.TemporaryDirectory(prefix="partybot-bench-") as tmp:
         for scenario in selected(args.only):
             print(f"== {scenario.key}: {scenario.title}", flush=True)
+            busy = wait_idle(settings.cores, IDLE_WAIT_S)
+            for warning in busy:
+                print(f"   warning: {warning}", flush=True)
             # partybot does strictly more than the bare app on the same core, so the bare rate (with
             # margin) bounds what its files must hold.
             ceiling = float(settings.max_rate) if bare_rps is None else min(settings.max_rate, 1.3 * bare_rps)
@@ -688,14 +785,19 @@ def run(args: argparse.Namespace, settings: Settings) -> list[Outcome]:
                 bare_rps = outcome.load.rps
             if scenario.partybot and bare_rps:
                 outcome.ratio = outcome.load.rps / bare_rps
-            outcomes.append(outcome)
+            outcome.warnings[:0] = busy
+            result.outcomes.append(outcome)
             load = outcome.load
             print(
                 f"   {load.rps:,.0f} req/s, p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms"
                 + ("" if outcome.valid else f"  INVALID: {'; '.join(outcome.problems)}"),
                 flush=True,
             )
-    return outcomes
+    if source_fingerprint() != result.fingerprint:
+        result.warnings.append(
+            "partybot's source changed during the run: the scenarios may have measured different code"
+        )
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -704,11 +806,11 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join([".venv/bin/python", "bench/webhook_bench.py", *sys.argv[1:]])
     try:
         settings = Settings(args.duration, args.warmup, args.connections, args.max_rate, *cores())
-        outcomes = run(args, settings)
+        result = run(args, settings)
     except BenchError as exc:
         print(f"webhook_bench: {exc}", file=sys.stderr)
         return 2
-    section = results_section(outcomes, settings, command, started)
+    section = results_section(result, settings, command, started)
     print()
     print(section)
     if args.write:
@@ -718,7 +820,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"webhook_bench: {exc}", file=sys.stderr)
             return 2
         print(f"\nwrote the results to {BENCHMARKS_MD.relative_to(ROOT)}")
-    return 0 if all(o.valid for o in outcomes) else 1
+    return 0 if all(o.valid for o in result.outcomes) else 1
 
 
 if __name__ == "__main__":
