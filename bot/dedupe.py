@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections import OrderedDict
+from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -53,43 +53,66 @@ class DedupeStore(Protocol):
 
 
 class _LocalClaim:
-    def __init__(self, store: MemoryDedupe, key: str, future: asyncio.Future[Outcome], owner: bool) -> None:
-        self._store, self._key, self._future, self.owner = store, key, future, owner
+    def __init__(
+        self, future: asyncio.Future[Outcome] | None, owner: bool, done: Outcome | None = None
+    ) -> None:
+        self._future, self.owner, self._done = future, owner, done
 
     async def wait(self, timeout: float) -> Outcome | None:
+        if self._done is not None:
+            return self._done
+        assert self._future is not None
         try:
             return await asyncio.wait_for(asyncio.shield(self._future), max(timeout, 0))
         except TimeoutError:
             return None
 
     async def resolve(self, outcome: Outcome) -> None:
-        if not self._future.done():
+        if self._future is not None and not self._future.done():
             self._future.set_result(outcome)
 
 
 class MemoryDedupe:
-    """One process: key -> future of the outcome, kept `ttl` seconds after the first delivery."""
+    """One process: a future per key while its message is being handled (retries wait on it), then the
+    outcome as a plain string, kept `ttl` seconds after the first delivery.
 
-    def __init__(self, ttl: float, max_entries: int = 200_000) -> None:
+    Finished entries hold only strings (which the garbage collector does not track): with hundreds of
+    thousands of keys, objects per entry would make every full collection stall the event loop."""
+
+    def __init__(self, ttl: float, max_entries: int = 500_000) -> None:
         self._ttl, self._max = ttl, max_entries
-        self._entries: OrderedDict[str, tuple[float, asyncio.Future[Outcome]]] = OrderedDict()
+        self._pending: dict[str, asyncio.Future[Outcome]] = {}
+        self._done: dict[str, str] = {}
+        self._born: deque[tuple[float, str]] = deque()
 
     def _expire(self, now: float) -> None:
-        while self._entries:
-            _key, (born, _) = next(iter(self._entries.items()))
-            if now - born < self._ttl and len(self._entries) <= self._max:
-                break
-            self._entries.popitem(last=False)
+        born = self._born
+        while born and (now - born[0][0] >= self._ttl or len(born) > self._max):
+            _, key = born.popleft()
+            self._done.pop(key, None)
+            self._pending.pop(key, None)
 
     async def claim(self, key: str) -> _LocalClaim:
         now = time.monotonic()
         self._expire(now)
-        entry = self._entries.get(key)
-        if entry is not None:
-            return _LocalClaim(self, key, entry[1], owner=False)
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._entries[key] = (now, future)
-        return _LocalClaim(self, key, future, owner=True)
+        future = self._pending.get(key)
+        if future is not None:
+            return _LocalClaim(future, owner=False)
+        done = self._done.get(key)
+        if done is not None:
+            return _LocalClaim(None, owner=False, done=Outcome.load(done))
+        future = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        self._born.append((now, key))
+
+        def finished(f: asyncio.Future[Outcome]) -> None:
+            if self._pending.get(key) is f:
+                del self._pending[key]
+                if not f.cancelled():
+                    self._done[key] = f.result().dump()
+
+        future.add_done_callback(finished)
+        return _LocalClaim(future, owner=True)
 
 
 class _RedisClaim:

@@ -14,7 +14,7 @@ from bot.dedupe import DedupeStore
 from bot.locks import UserLocks
 from bot.metrics import Metrics
 from bot.replies import Reply, reply_to_json
-from bot.writebehind import WriteBehind
+from bot.writebehind import USERS, WriteBehind
 from models import ConversationState, InboundLog, OutboxRow, OutboxStatus, WeChatUser
 from models.db import Database, dialect_insert
 
@@ -116,16 +116,17 @@ class Users:
         self._db, self._write_behind, self._conversations = db, write_behind, conversations
 
     async def subscribed(self, openid: str, at: datetime) -> None:
-        async with self._db.write() as session:
-            insert = dialect_insert(session)
-            await session.execute(
-                insert(WeChatUser)
+        async with self._db.write_connection() as conn:
+            insert = dialect_insert(conn)
+            await conn.execute(
+                insert(USERS)
                 .values(openid=openid, first_seen_at=at, last_seen_at=at, subscribed=True, subscribed_at=at)
                 .on_conflict_do_update(
                     index_elements=["openid"],
                     set_={"subscribed": True, "subscribed_at": at, "unsubscribed_at": None},
                 )
             )
+        self._write_behind.known(openid)
 
     async def unsubscribed(self, openid: str, at: datetime) -> None:
         """WeChat's rules ask the account to delete a user's data when they unfollow: the openid's

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import re
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,14 +64,21 @@ def check_signature(
         raise Forbidden("bad msg_signature")
 
 
+class _Prp(PrpCrypto):  # type: ignore[misc]
+    """wechatpy's cipher, with the 16-byte random prefix from a CSPRNG (wechatpy uses random.sample)."""
+
+    def get_random_string(self) -> str:
+        return secrets.token_urlsafe(12)
+
+
 class Cipher:
     """AES-256-CBC of safe mode (WeChat's Message_Encryption/Technical_Plan), with the previous
     EncodingAESKey as a fallback so a key rotation in the account settings loses no message."""
 
     def __init__(self, appid: str, aes_key: str, previous_key: str | None = None) -> None:
         self.appid = appid
-        self._current = PrpCrypto(base64.b64decode(aes_key + "="))
-        self._previous = PrpCrypto(base64.b64decode(previous_key + "=")) if previous_key else None
+        self._current = _Prp(base64.b64decode(aes_key + "="))
+        self._previous = _Prp(base64.b64decode(previous_key + "=")) if previous_key else None
 
     def encrypt(self, plaintext: str, *, previous: bool = False) -> str:
         crypto = self._previous if previous and self._previous is not None else self._current

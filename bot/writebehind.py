@@ -76,6 +76,10 @@ class WriteBehind:
         self._logs.append(entry)
         self._maybe_wake()
 
+    def known(self, openid: str) -> None:
+        """The user's row exists (another write created it): batches need not insert it."""
+        self._known.add(openid)
+
     def forget(self, openid: str) -> None:
         """Drop what is pending for a user who unfollowed (their WeChat-side data goes)."""
         self._interactions = [i for i in self._interactions if i.openid != openid]

@@ -14,7 +14,13 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import ConnectionPoolEntry
 
 
@@ -72,6 +78,17 @@ class Database:
         async with self._write_gate, self._write() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def write_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection in a transaction that commits at the end of the block: for short writes on
+        the hot path, without the ORM session's bookkeeping."""
+        if self._write_gate is None:
+            async with self.writer.begin() as conn:
+                yield conn
+            return
+        async with self._write_gate, self.writer.begin() as conn:
+            yield conn
+
     async def ping(self) -> bool:
         async with self.reader.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -94,9 +111,10 @@ def engine_for_migrations(url: str) -> AsyncEngine:
     return engine
 
 
-def dialect_insert(session: AsyncSession) -> Any:
+def dialect_insert(bind: AsyncSession | AsyncConnection) -> Any:
     """The dialect's INSERT with ON CONFLICT support (sqlite or postgresql)."""
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = bind.get_bind().dialect if isinstance(bind, AsyncSession) else bind.dialect
+    if dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         return pg_insert
