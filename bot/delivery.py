@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.gateway import (
@@ -91,25 +92,25 @@ class LateReplyWorker:
 
     async def release(self) -> None:
         """Graceful shutdown: give back claimed rows that were not started."""
-        async with self._db.write() as session:
-            await session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.lease_owner == self._id, OutboxRow.status == OutboxStatus.QUEUED.value)
-                .values(lease_owner=None, lease_until=None)
-            )
+        statement = (
+            update(OutboxRow)
+            .where(OutboxRow.lease_owner == self._id, OutboxRow.status == OutboxStatus.QUEUED.value)
+            .values(lease_owner=None, lease_until=None)
+        )
+        await self._db.run(lambda session: session.execute(statement))
 
     async def _mark_in_doubt(self) -> None:
         now = self._clock.now()
-        async with self._db.write() as session:
-            await session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.status == SENDING, OutboxRow.lease_until < now)
-                .values(
-                    status=OutboxStatus.IN_DOUBT.value,
-                    last_error="worker stopped during the API call",
-                    updated_at=now,
-                )
+        statement = (
+            update(OutboxRow)
+            .where(OutboxRow.status == SENDING, OutboxRow.lease_until < now)
+            .values(
+                status=OutboxStatus.IN_DOUBT.value,
+                last_error="worker stopped during the API call",
+                updated_at=now,
             )
+        )
+        await self._db.run(lambda session: session.execute(statement))
 
     async def _claim(self) -> list[Claimed]:
         now = self._clock.now()
@@ -119,12 +120,13 @@ class LateReplyWorker:
             or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now),
             or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now),
         )
-        claimed: list[Claimed] = []
-        async with self._db.write() as session:
+
+        def claim(session: Session) -> list[Claimed]:
             query = select(OutboxRow).where(due).order_by(OutboxRow.id).limit(self._batch)
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            for row in (await session.scalars(query)).all():
+            claimed: list[Claimed] = []
+            for row in session.scalars(query).all():
                 # Committed before the call: a crash from here on leaves the row in doubt, not resent.
                 row.status, row.lease_owner = SENDING, self._id
                 row.lease_until = now + timedelta(seconds=self._lease)
@@ -133,7 +135,9 @@ class LateReplyWorker:
                 claimed.append(
                     Claimed(row.id, row.openid, reply_from_json(row.payload["reply"]), row.attempts)
                 )
-        return claimed
+            return claimed
+
+        return await self._db.run(claim)
 
     async def _window_open(self, openid: str) -> bool:
         async with self._db.read() as session:
@@ -186,8 +190,9 @@ class LateReplyWorker:
         self._metrics.delivery_results.labels(channel, status.value).inc()
         if status is OutboxStatus.WAITING_NEXT_REPLY and self._on_waiting is not None:
             self._on_waiting(row.openid)
-        async with self._db.write() as session:
-            await session.execute(
+
+        def write(session: Session) -> None:
+            session.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id == row.id)
                 .values(
@@ -200,15 +205,17 @@ class LateReplyWorker:
                 )
             )
             if used_one:
-                await session.execute(
+                session.execute(
                     update(WeChatUser)
                     .where(WeChatUser.openid == row.openid, WeChatUser.window_left > 0)
                     .values(window_left=WeChatUser.window_left - 1)
                 )
             if close_window:
-                await session.execute(
+                session.execute(
                     update(WeChatUser).where(WeChatUser.openid == row.openid).values(window_left=0)
                 )
+
+        await self._db.run(write)
 
     def _backoff(self, row: Claimed, exc: WeChatError) -> datetime:
         now = self._clock.now()
@@ -221,19 +228,19 @@ class LateReplyWorker:
     async def _retry(self, row: Claimed, exc: WeChatError) -> None:
         now = self._clock.now()
         self._metrics.delivery_results.labels(CUSTOMER_SERVICE, "retry").inc()
-        async with self._db.write() as session:
-            await session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == row.id)
-                .values(
-                    status=OutboxStatus.QUEUED.value,
-                    next_attempt_at=self._backoff(row, exc),
-                    last_error=str(exc),
-                    lease_owner=None,
-                    lease_until=None,
-                    updated_at=now,
-                )
+        statement = (
+            update(OutboxRow)
+            .where(OutboxRow.id == row.id)
+            .values(
+                status=OutboxStatus.QUEUED.value,
+                next_attempt_at=self._backoff(row, exc),
+                last_error=str(exc),
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
             )
+        )
+        await self._db.run(lambda session: session.execute(statement))
 
 
 async def waiting_replies(session: AsyncSession, openid: str) -> list[tuple[int, str]]:
@@ -254,9 +261,9 @@ async def waiting_replies(session: AsyncSession, openid: str) -> list[tuple[int,
 
 
 async def mark_sent_with_reply(db: Database, ids: list[int], now: datetime) -> None:
-    async with db.write() as session:
-        await session.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id.in_(ids), OutboxRow.status == OutboxStatus.WAITING_NEXT_REPLY.value)
-            .values(status=OutboxStatus.SENT.value, channel=NEXT_REPLY, updated_at=now)
-        )
+    statement = (
+        update(OutboxRow)
+        .where(OutboxRow.id.in_(ids), OutboxRow.status == OutboxStatus.WAITING_NEXT_REPLY.value)
+        .values(status=OutboxStatus.SENT.value, channel=NEXT_REPLY, updated_at=now)
+    )
+    await db.run(lambda session: session.execute(statement))

@@ -167,8 +167,8 @@ class DatabaseTokenStore:
         return Token(row.token, row.expires_at) if row else None
 
     async def save(self, token: Token) -> None:
-        async with self._db.write() as session:
-            await session.merge(
+        await self._db.run(
+            lambda session: session.merge(
                 AccessToken(
                     appid=self._appid,
                     token=token.value,
@@ -176,6 +176,7 @@ class DatabaseTokenStore:
                     updated_at=self._clock.now(),
                 )
             )
+        )
 
 
 class RedisTokenStore:

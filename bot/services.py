@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.context import Conversation
@@ -59,18 +60,22 @@ class Conversations:
 
     async def save(self, openid: str, conversation: Conversation, now: datetime) -> None:
         row: ConversationState | None = None
-        async with self._db.write() as session:
-            if conversation.name is None or conversation.expires_at is None:
-                await session.execute(delete(ConversationState).where(ConversationState.openid == openid))
+        if conversation.name is not None and conversation.expires_at is not None:
+            row = ConversationState(
+                openid=openid,
+                name=conversation.name,
+                data=dict(conversation.data),
+                expires_at=conversation.expires_at,
+                updated_at=now,
+            )
+
+        def write(session: Session) -> None:
+            if row is None:
+                session.execute(delete(ConversationState).where(ConversationState.openid == openid))
             else:
-                row = ConversationState(
-                    openid=openid,
-                    name=conversation.name,
-                    data=dict(conversation.data),
-                    expires_at=conversation.expires_at,
-                    updated_at=now,
-                )
-                await session.merge(row)
+                session.merge(row)
+
+        await self._db.run(write)
         if self._shared:
             return
         if row is None:
@@ -116,16 +121,17 @@ class Users:
         self._db, self._write_behind, self._conversations = db, write_behind, conversations
 
     async def subscribed(self, openid: str, at: datetime) -> None:
-        async with self._db.write_connection() as conn:
-            insert = dialect_insert(conn)
-            await conn.execute(
-                insert(USERS)
+        def write(session: Session) -> None:
+            session.execute(
+                dialect_insert(session)(USERS)
                 .values(openid=openid, first_seen_at=at, last_seen_at=at, subscribed=True, subscribed_at=at)
                 .on_conflict_do_update(
                     index_elements=["openid"],
                     set_={"subscribed": True, "subscribed_at": at, "unsubscribed_at": None},
                 )
             )
+
+        await self._db.run(write)
         self._write_behind.known(openid)
 
     async def unsubscribed(self, openid: str, at: datetime) -> None:
@@ -133,10 +139,11 @@ class Users:
         conversation, message log and allowance go; the row stays as a bare marker."""
         self._write_behind.forget(openid)
         self._conversations.forget(openid)
-        async with self._db.write() as session:
-            await session.execute(delete(ConversationState).where(ConversationState.openid == openid))
-            await session.execute(delete(InboundLog).where(InboundLog.openid == openid))
-            await session.execute(
+
+        def write(session: Session) -> None:
+            session.execute(delete(ConversationState).where(ConversationState.openid == openid))
+            session.execute(delete(InboundLog).where(InboundLog.openid == openid))
+            session.execute(
                 update(WeChatUser)
                 .where(WeChatUser.openid == openid)
                 .values(
@@ -148,6 +155,8 @@ class Users:
                     window_left=0,
                 )
             )
+
+        await self._db.run(write)
 
 
 class LateReplies:
@@ -163,10 +172,10 @@ class LateReplies:
     async def hold(self, dedupe_key: str, openid: str, message: dict[str, Any]) -> None:
         """Store the inbound message so the answer survives the process (status awaiting-answer)."""
         now = self._clock.now()
-        async with self._db.write() as session:
-            insert = dialect_insert(session)
-            await session.execute(
-                insert(OutboxRow)
+
+        def write(session: Session) -> None:
+            session.execute(
+                dialect_insert(session)(OutboxRow)
                 .values(
                     idempotency_key=self.key(dedupe_key),
                     openid=openid,
@@ -180,6 +189,8 @@ class LateReplies:
                 .on_conflict_do_nothing(index_elements=["idempotency_key"])
             )
 
+        await self._db.run(write)
+
     async def claim_abandoned(
         self, older_than_s: float, owner: str, lease_s: float = 300
     ) -> list[dict[str, Any]]:
@@ -187,7 +198,8 @@ class LateReplies:
         Returns their stored inbound fields."""
         now = self._clock.now()
         cutoff = now - timedelta(seconds=older_than_s)
-        async with self._db.write() as session:
+
+        def claim(session: Session) -> list[dict[str, Any]]:
             query = (
                 select(OutboxRow)
                 .where(
@@ -201,19 +213,20 @@ class LateReplies:
             )
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            rows = (await session.scalars(query)).all()
+            rows = session.scalars(query).all()
             for row in rows:
                 row.lease_owner, row.lease_until = owner, now + timedelta(seconds=lease_s)
                 row.attempts += 1
             return [dict(row.payload["message"]) for row in rows]
 
+        return await self._db.run(claim)
+
     async def answer(self, dedupe_key: str, reply: Reply | None) -> None:
         """The handler finished: queue its answer for delivery (or close the row if it had none)."""
         now = self._clock.now()
-        async with self._db.write() as session:
-            row = await session.scalar(
-                select(OutboxRow).where(OutboxRow.idempotency_key == self.key(dedupe_key))
-            )
+
+        def write(session: Session) -> None:
+            row = session.scalar(select(OutboxRow).where(OutboxRow.idempotency_key == self.key(dedupe_key)))
             if row is None or row.status != OutboxStatus.AWAITING_ANSWER.value:
                 return
             row.payload = {**row.payload, "reply": reply_to_json(reply) if reply else None}
@@ -221,6 +234,8 @@ class LateReplies:
             row.next_attempt_at = now if reply else None
             row.lease_owner = row.lease_until = None
             row.updated_at = now
+
+        await self._db.run(write)
 
 
 @dataclass(slots=True)

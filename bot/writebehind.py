@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Table, and_, bindparam, case, insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.metrics import Metrics
 from bot.window import EVENT_SENDS, EVENT_WINDOW, MESSAGE_SENDS, MESSAGE_WINDOW
@@ -123,13 +123,11 @@ class WriteBehind:
             if not interactions and not logs:
                 return
             try:
-                async with self._db.write() as session:
-                    # executemany, not an ORM unit of work per row; in chunks, so that preparing the
-                    # parameters never holds the event loop for long.
-                    for start in range(0, len(interactions), CHUNK):
-                        await self._apply_interactions(session, interactions[start : start + CHUNK])
-                    for start in range(0, len(logs), CHUNK):
-                        await session.execute(insert(LOG), [e.row() for e in logs[start : start + CHUNK]])
+                new = {i.openid for i in interactions} - self._known
+                await self._db.run(lambda session: self._write(session, interactions, logs, new))
+                # Rows are never deleted, so once known a user needs no insert (harmless if another
+                # process inserted it first).
+                self._known |= new
             except Exception:
                 # Put them back so the next flush tries again; nothing is silently lost.
                 self._interactions[:0] = interactions
@@ -137,7 +135,17 @@ class WriteBehind:
                 raise
             self._metrics.write_behind_flushes.inc()
 
-    async def _apply_interactions(self, session: AsyncSession, interactions: list[Interaction]) -> None:
+    def _write(
+        self, session: Session, interactions: list[Interaction], logs: list[LogEntry], new: set[str]
+    ) -> None:
+        """Runs in the writer (one transaction): executemany in chunks, not an ORM unit of work per row."""
+        for start in range(0, len(interactions), CHUNK):
+            self._apply_interactions(session, interactions[start : start + CHUNK], new)
+        for start in range(0, len(logs), CHUNK):
+            session.execute(insert(LOG), [e.row() for e in logs[start : start + CHUNK]])
+
+    @staticmethod
+    def _apply_interactions(session: Session, interactions: list[Interaction], new_users: set[str]) -> None:
         """Per user, a batch (a fraction of a second) reduces to: the last message (which opens a fresh
         5-send, 48 h allowance), else the last click/follow/scan (3 sends, 1 minute, unless a live 48 h
         allowance stands: decided in SQL against the stored row), and the last time seen."""
@@ -150,10 +158,9 @@ class WriteBehind:
                 message_at[item.openid] = max(message_at.get(item.openid, item.at), item.at)
             elif item.opens == "event":
                 event_at[item.openid] = max(event_at.get(item.openid, item.at), item.at)
-        new = [o for o in seen if o not in self._known]
+        new = [o for o in seen if o in new_users]
         if new:
-            # Rows are never deleted, so once known a user needs no insert (harmless if another process did).
-            await session.execute(
+            session.execute(
                 dialect_insert(session)(USERS).on_conflict_do_nothing(index_elements=["openid"]),
                 [
                     {
@@ -168,7 +175,7 @@ class WriteBehind:
             )
         c = USERS.c
         if message_at:
-            await session.execute(
+            session.execute(
                 update(USERS)
                 .where(c.openid == bindparam("b_openid"))
                 .values(
@@ -186,7 +193,7 @@ class WriteBehind:
         events = {o: at for o, at in event_at.items() if o not in message_at or message_at[o] < at}
         if events:
             live_message = and_(c.window_kind == "message", c.window_expires_at > bindparam("b_at"))
-            await session.execute(
+            session.execute(
                 update(USERS)
                 .where(c.openid == bindparam("b_openid"))
                 .values(
@@ -202,10 +209,9 @@ class WriteBehind:
             )
         rest = [o for o in seen if o not in message_at and o not in events]
         if rest:
-            await session.execute(
+            session.execute(
                 update(USERS)
                 .where(c.openid == bindparam("b_openid"))
                 .values(last_seen_at=bindparam("b_seen")),
                 [{"b_openid": o, "b_seen": seen[o]} for o in rest],
             )
-        self._known.update(new)

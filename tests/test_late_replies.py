@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.app import WEBHOOK
 from bot.clock import FixedClock
@@ -123,15 +124,15 @@ async def test_a_send_interrupted_by_a_crash_is_in_doubt_not_resent(
 ) -> None:
     stack, gate = await slow_stack(make_stack)
     await answer_late(stack, gate, "o-crash")
-    async with services(stack.client).db.write() as session:
-        row = await session.scalar(select(OutboxRow))
+
+    def crash_mid_call(session: Session) -> None:
+        row = session.scalar(select(OutboxRow))
         assert row is not None
         # What a worker killed during the API call leaves behind.
-        row.status, row.lease_owner, row.lease_until = (
-            "sending",
-            "dead-worker",
-            clock.now() + timedelta(seconds=60),
-        )
+        row.status, row.lease_owner = "sending", "dead-worker"
+        row.lease_until = clock.now() + timedelta(seconds=60)
+
+    await services(stack.client).db.run(crash_mid_call)
     assert await stack.worker.run_once() == 0
     clock.advance(61)
     assert await stack.worker.run_once() == 0
