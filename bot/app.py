@@ -9,7 +9,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import aiohttp
 from aiohttp import web
@@ -73,7 +73,7 @@ def create_app(
     """Build the app. jieba and content load here, at start-up, never on the first message.
 
     run_worker: also deliver late replies in this process (`serve`, `demo`); tests drive the worker."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_errors])
+    app = web.Application(client_max_size=settings.max_body_bytes)
     content = nlp.content if nlp is not None else load_content()
     if nlp is None:
         quiet_jieba()
@@ -203,20 +203,24 @@ async def _receive(request: web.Request) -> web.Response:
     if not webhook.accepting:
         return web.Response(status=503, text="shutting down")
     try:
-        webhook.check(request.query)
-        body = await request.read()  # raises 413 past client_max_size
-        msg, envelope = webhook.open(request.query, body)
+        query = request.query
+        webhook.check(query)
+        body = await request.read()
+        msg, envelope = webhook.open(query, body)
+    except web.HTTPRequestEntityTooLarge:
+        metrics.requests_413.inc()
+        raise
     except Forbidden as exc:
         log.warning("request refused: %s", exc, extra={"remote": request.remote})
-        metrics.requests.labels("403").inc()
+        metrics.requests_403.inc()
         return web.Response(status=403, text="forbidden")
     except BadRequest as exc:
         log.warning("bad request: %s", exc, extra={"remote": request.remote})
-        metrics.requests.labels("400").inc()
+        metrics.requests_400.inc()
         return web.Response(status=400, text="bad request")
-    result = await webhook.receive(request.query, msg, envelope, started)
+    result = await webhook.receive(query, msg, envelope, started)
     metrics.webhook_seconds.observe(asyncio.get_running_loop().time() - started)
-    metrics.requests.labels(str(result.status)).inc()
+    metrics.request_status(result.status).inc()
     return _respond(result)
 
 
@@ -238,18 +242,3 @@ async def _metrics(request: web.Request) -> web.Response:
     for status, count in rows:
         services.metrics.outbox_depth.labels(status).set(count)
     return web.Response(body=services.metrics.render(), content_type="text/plain", charset="utf-8")
-
-
-@web.middleware
-async def _errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status == 413:
-            request.app[METRICS].requests.labels("413").inc()
-        raise
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return web.Response(status=500, text="internal error")

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-from bot.replies import Reply, reply_from_json, reply_to_json
+from bot.replies import Reply, TextReply, reply_from_json, reply_to_json
 
 PENDING = "\x00pending"
 
@@ -28,12 +28,20 @@ class Outcome:
     reply: Reply | None
 
     def dump(self) -> str:
-        return json.dumps(reply_to_json(self.reply) if self.reply else None, ensure_ascii=False)
+        """A compact string (the common text reply needs no JSON)."""
+        if self.reply is None:
+            return "-"
+        if isinstance(self.reply, TextReply):
+            return "t" + self.reply.text
+        return "j" + json.dumps(reply_to_json(self.reply), ensure_ascii=False)
 
     @classmethod
     def load(cls, data: str) -> Outcome:
-        value = json.loads(data)
-        return cls(reply_from_json(value) if value else None)
+        if data == "-":
+            return cls(None)
+        if data[:1] == "t":
+            return cls(TextReply(data[1:]))
+        return cls(reply_from_json(json.loads(data[1:])))
 
 
 class Claim(Protocol):

@@ -43,5 +43,24 @@ class Metrics:
             "partybot_write_behind_flushes", "Write-behind batches committed", registry=self.registry
         )
 
+        # Labelled children, looked up once: `labels()` takes a lock and builds a key on every call.
+        self.requests_400 = self.requests.labels("400")
+        self.requests_403 = self.requests.labels("403")
+        self.requests_413 = self.requests.labels("413")
+        self._status: dict[int, Counter] = {}
+        self._routes: dict[str, Counter] = {}
+
+    def request_status(self, status: int) -> Counter:
+        child = self._status.get(status)
+        if child is None:
+            child = self._status[status] = self.requests.labels(str(status))
+        return child
+
+    def reply_route(self, route: str) -> Counter:
+        child = self._routes.get(route)
+        if child is None:
+            child = self._routes[route] = self.replies.labels(route)
+        return child
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

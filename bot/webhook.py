@@ -180,18 +180,19 @@ class Webhook:
         duration_ms = int((time.perf_counter() - started) * 1000)
         late = duration_ms / 1000 > self.settings.reply_budget_s
         services = self.services
-        services.metrics.replies.labels(answer.route).inc()
-        log.info(
-            "message handled",
-            extra={
-                "dedupe_key": msg.dedupe_key,
-                "openid_hash": openid_hash(msg.openid),
-                "route": answer.route,
-                "duration_ms": duration_ms,
-                "kind": msg.kind,
-                "late": late,
-            },
-        )
+        services.metrics.reply_route(answer.route).inc()
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "message handled",
+                extra={
+                    "dedupe_key": msg.dedupe_key,
+                    "openid_hash": openid_hash(msg.openid),
+                    "route": answer.route,
+                    "duration_ms": duration_ms,
+                    "kind": msg.kind,
+                    "late": late,
+                },
+            )
         if not answer.forget_user:
             services.write_behind.log(
                 LogEntry(
