@@ -341,6 +341,10 @@ class FakeWeChat:
             return self.error(42001, "access_token expired")
         return None
 
+    def _follower(self, openid: str) -> FakeUser | None:
+        user = self.users.get(openid)
+        return user if user is not None and user.following else None
+
     def _allowed(self, *kinds: AccountKind) -> web.Response | None:
         if self.config.account not in kinds:
             return self.error(48001, "api unauthorized")
@@ -399,8 +403,8 @@ class FakeWeChat:
             return refused
         data = await request.json()
         openid, msgtype = str(data.get("touser", "")), str(data.get("msgtype", ""))
-        user = self.users.get(openid)
-        if user is None or not user.following:
+        user = self._follower(openid)
+        if user is None:
             return self.error(43004, "require subscribe")
         now = self.clock.now()
         w = user.window
@@ -421,8 +425,8 @@ class FakeWeChat:
             return refused
         data = await request.json()
         openid = str(data.get("touser", ""))
-        user = self.users.get(openid)
-        if user is None or not user.following:
+        user = self._follower(openid)
+        if user is None:
             return self.error(43004, "require subscribe")
         rec = self.record(
             openid,
@@ -439,8 +443,8 @@ class FakeWeChat:
             return refused
         data = await request.json()
         openid = str(data.get("touser", ""))
-        user = self.users.get(openid)
-        if user is None or not user.following:
+        user = self._follower(openid)
+        if user is None:
             return self.error(43004, "require subscribe")
         self.record(
             openid,

@@ -383,17 +383,23 @@ class WeChatGateway:
 
     # notices
 
-    async def send_template(
-        self, openid: str, template_id: str, data: Mapping[str, str], url: str | None = None
-    ) -> int:
+    @staticmethod
+    def _notice(
+        openid: str, template_id: str, data: Mapping[str, str], **extra: str | None
+    ) -> dict[str, Any]:
+        # Since May 2023 `first` and `remark` are dropped; values are plain {"value": ...}.
         body: dict[str, Any] = {
             "touser": openid,
             "template_id": template_id,
-            # Since May 2023 `first` and `remark` are dropped; values are plain {"value": ...}.
             "data": {k: {"value": v} for k, v in data.items()},
         }
-        if url:
-            body["url"] = url
+        body.update({k: v for k, v in extra.items() if v})
+        return body
+
+    async def send_template(
+        self, openid: str, template_id: str, data: Mapping[str, str], url: str | None = None
+    ) -> int:
+        body = self._notice(openid, template_id, data, url=url)
         answer = await self.call(
             Capability.TEMPLATE, "POST", "/cgi-bin/message/template/send", json_body=body
         )
@@ -402,13 +408,7 @@ class WeChatGateway:
     async def send_subscription(
         self, openid: str, template_id: str, data: Mapping[str, str], page: str | None = None
     ) -> None:
-        body: dict[str, Any] = {
-            "touser": openid,
-            "template_id": template_id,
-            "data": {k: {"value": v} for k, v in data.items()},
-        }
-        if page:
-            body["page"] = page
+        body = self._notice(openid, template_id, data, page=page)
         await self.call(
             Capability.SUBSCRIPTION_NOTICE, "POST", "/cgi-bin/message/subscribe/bizsend", json_body=body
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.settings import AccountKind, MessageMode, SettingsError, load_settings
@@ -9,13 +11,13 @@ from tests.conftest import AES_KEY
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import os
 
     for name in list(os.environ):
         if name.startswith("PARTYBOT_"):
             monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    monkeypatch.chdir(tmp_path)
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

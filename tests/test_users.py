@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from bot.clock import FixedClock
@@ -31,9 +33,9 @@ def test_window_model() -> None:
     assert not click.is_open(T0 + timedelta(minutes=2))
 
 
-async def _user(client: object, openid: str) -> UserRow | None:
-    await flush(client)  # type: ignore[arg-type]
-    async with services(client).db.read() as session:  # type: ignore[arg-type]
+async def _user(client: TestClient[Any, Any], openid: str) -> UserRow | None:
+    await flush(client)
+    async with services(client).db.read() as session:
         return await session.get(UserRow, openid)
 
 
