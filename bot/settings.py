@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     wechat_account: AccountKind = AccountKind.SERVICE
     wechat_api_base: str = "https://api.weixin.qq.com"
 
+    # Encrypts phones and keys binding codes (bot.privacy); `partybot keygen` makes one.
+    data_key: str | None = None
+
     signature_max_age_s: int = Field(default=300, ge=1, le=86400)
     timezone: str = "Asia/Shanghai"
     reply_budget_s: float = Field(default=4.0, gt=0, le=4.8)
@@ -84,6 +87,15 @@ class Settings(BaseSettings):
     @classmethod
     def _aes_key(cls, value: str | None) -> str | None:
         return _check_aes_key(value)
+
+    @field_validator("data_key")
+    @classmethod
+    def _data_key(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from bot.privacy import check_key
+
+        return check_key(value)
 
     @field_validator("database_url")
     @classmethod

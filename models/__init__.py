@@ -3,16 +3,44 @@
 from models.base import Base
 from models.conversation import ConversationState
 from models.inbound import InboundLog
+from models.org import (
+    Admin,
+    AuditEntry,
+    Binding,
+    BindingAttempt,
+    BindingCode,
+    BindingRequest,
+    DualReport,
+    Member,
+    OrgUnit,
+    QRBindingToken,
+    Staff,
+    UnitKind,
+    VolunteerPost,
+)
 from models.outbox import OutboxRow, OutboxStatus
 from models.token import AccessToken
 from models.wechat_user import WeChatUser
 
 __all__ = [
     "AccessToken",
+    "Admin",
+    "AuditEntry",
     "Base",
+    "Binding",
+    "BindingAttempt",
+    "BindingCode",
+    "BindingRequest",
     "ConversationState",
+    "DualReport",
     "InboundLog",
+    "Member",
+    "OrgUnit",
     "OutboxRow",
     "OutboxStatus",
+    "QRBindingToken",
+    "Staff",
+    "UnitKind",
+    "VolunteerPost",
     "WeChatUser",
 ]
