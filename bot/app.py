@@ -22,6 +22,7 @@ from bot.dedupe import DedupeStore, MemoryDedupe, RedisDedupe
 from bot.delivery import LateReplyWorker
 from bot.dispatcher import Dispatcher
 from bot.gateway import DatabaseTokenStore, RedisTokenStore, TokenStore, WeChatGateway
+from bot.identity import Identities
 from bot.locks import UserLocks
 from bot.metrics import Metrics
 from bot.nlp import NLP, quiet_jieba
@@ -121,6 +122,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         write_behind=write_behind,
         conversations=conversations,
         waiting=waiting,
+        identities=Identities(db),
         users=Users(db, write_behind, conversations),
         late_replies=LateReplies(db, clock),
     )

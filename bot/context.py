@@ -9,19 +9,12 @@ from typing import TYPE_CHECKING, Any
 from bot.clock import Clock
 from bot.content import Content
 from bot.nlp import NLP
+from bot.policy import Identity
 from bot.settings import Settings
 from models.db import Database
 
 if TYPE_CHECKING:
     from bot.services import Services
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who is writing. Until the roster exists (members issue) everyone is a resident."""
-
-    openid: str
-    role: str = "resident"
 
 
 class Conversation:

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.content import Content
-from bot.context import Context, Identity
+from bot.context import Context
 from bot.delivery import mark_sent_with_reply, waiting_replies
 from bot.nlp import NLP
 from bot.replies import Reply, TextReply
@@ -70,7 +70,7 @@ class Dispatcher:
                 async with services.db.read() as session:
                     waiting = await waiting_replies(session, msg.openid)
             ctx = Context(
-                identity=Identity(openid=msg.openid),
+                identity=await services.identities.lookup(msg.openid),
                 conversation=conversation,
                 content=self.content,
                 nlp=self.nlp,

@@ -122,8 +122,9 @@ def Intent(*names: str) -> Filter:
 
 
 def Role(*roles: str) -> Filter:
+    """The user has one of these roles (bot.policy.Role values)."""
     wanted = frozenset(roles)
-    return lambda msg, ctx: ctx.role in wanted
+    return lambda msg, ctx: any(role.value in wanted for role in ctx.identity.roles)
 
 
 def State(*names: str) -> Filter:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.context import Conversation
 from bot.dedupe import DedupeStore
+from bot.identity import Identities
 from bot.locks import UserLocks
 from bot.metrics import Metrics
 from bot.replies import Reply, reply_to_json
@@ -248,5 +249,6 @@ class Services:
     write_behind: WriteBehind
     conversations: Conversations
     waiting: WaitingReplies
+    identities: Identities
     users: Users
     late_replies: LateReplies

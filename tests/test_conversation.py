@@ -118,7 +118,8 @@ async def test_other_users_are_not_blocked(make_client: AppFactory, clock: Fixed
 
 
 def test_intent_filter_reads_the_dispatcher_intent() -> None:
-    from bot.context import Conversation, Identity
+    from bot.context import Conversation
+    from bot.policy import Identity
 
     ctx: Any = type(
         "C", (), {"intent": "help", "conversation": Conversation(None, {}, None), "identity": Identity("o")}

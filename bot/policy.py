@@ -1,0 +1,120 @@
+"""Who may do what, and over which part of the organisation tree (DESIGN.md, Roles; DOMAIN.md, PIPL).
+
+Handlers ask this module; none of them hard-codes a role. A scope is a unit path: the identity may act on
+that unit and everything below it. Least privilege: a member sees self; a group leader their group; a
+committee member reads lists of their unit's subtree; a secretary (书记, 副书记) does everything for their
+unit's subtree; a grid worker handles their grid's residents' requests; an admin does everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    RESIDENT = "resident"
+    MEMBER = "member"
+    GROUP_LEADER = "group_leader"  # 组长
+    COMMITTEE = "committee"  # 委员
+    SECRETARY = "secretary"  # 书记, 副书记
+    GRID_WORKER = "grid_worker"  # 网格员
+    ADMIN = "admin"
+
+
+# The menu a user sees is that of their highest role.
+MENU_ORDER = (Role.ADMIN, Role.SECRETARY, Role.COMMITTEE, Role.GROUP_LEADER, Role.MEMBER, Role.GRID_WORKER)
+
+POST_ROLES = {
+    "书记": Role.SECRETARY,
+    "副书记": Role.SECRETARY,
+    "委员": Role.COMMITTEE,
+    "组长": Role.GROUP_LEADER,
+}
+
+
+class Action(StrEnum):
+    VIEW_OWN_RECORD = "view_own_record"
+    SET_OWN_PREFERENCES = "set_own_preferences"
+    LIST_MEMBERS = "list_members"
+    APPROVE_BINDING = "approve_binding"
+    ISSUE_BIND_CODE = "issue_bind_code"
+    REVIEW_DUAL_REPORTS = "review_dual_reports"
+    REGISTER_DUAL_REPORT = "register_dual_report"
+    BIND = "bind"
+
+
+# Which roles may take each action; actions on other people's data are further limited by `scope`.
+ALLOWED: dict[Action, frozenset[Role]] = {
+    Action.VIEW_OWN_RECORD: frozenset({Role.MEMBER}),
+    Action.SET_OWN_PREFERENCES: frozenset({Role.MEMBER}),
+    Action.LIST_MEMBERS: frozenset({Role.GROUP_LEADER, Role.COMMITTEE, Role.SECRETARY, Role.ADMIN}),
+    Action.APPROVE_BINDING: frozenset({Role.SECRETARY, Role.ADMIN}),
+    Action.ISSUE_BIND_CODE: frozenset({Role.SECRETARY, Role.ADMIN}),
+    Action.REVIEW_DUAL_REPORTS: frozenset({Role.SECRETARY, Role.ADMIN}),
+    Action.REGISTER_DUAL_REPORT: frozenset({Role.RESIDENT, Role.MEMBER}),
+    Action.BIND: frozenset({Role.RESIDENT, Role.GRID_WORKER}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is writing, resolved from their binding (bot.identity)."""
+
+    openid: str
+    roles: frozenset[Role] = frozenset({Role.RESIDENT})
+    member_id: int | None = None
+    member_number: str | None = None
+    name: str | None = None
+    unit_path: str | None = None  # the member's unit (所在组织)
+    staff_id: int | None = None
+    staff_unit_path: str | None = None  # a grid worker's grid
+
+    @property
+    def role(self) -> str:
+        """The highest role: decides the menu."""
+        for role in MENU_ORDER:
+            if role in self.roles:
+                return role.value
+        return Role.RESIDENT.value
+
+    @property
+    def is_member(self) -> bool:
+        return Role.MEMBER in self.roles
+
+
+def roles_for(*, member_post: str | None, is_member: bool, is_staff: bool, is_admin: bool) -> frozenset[Role]:
+    roles: set[Role] = set()
+    if is_member:
+        roles.add(Role.MEMBER)
+        post_role = POST_ROLES.get(member_post or "")
+        if post_role is not None:
+            roles.add(post_role)
+    if is_staff:
+        roles.add(Role.GRID_WORKER)
+    if is_admin:
+        roles.add(Role.ADMIN)
+    if not roles:
+        roles.add(Role.RESIDENT)
+    return frozenset(roles)
+
+
+def may(identity: Identity, action: Action) -> bool:
+    return bool(identity.roles & ALLOWED[action])
+
+
+def scope(identity: Identity, action: Action) -> str | None:
+    """The unit path under which `identity` may take `action` on other people's data: "" means every
+    unit (admin), None means nowhere."""
+    if not may(identity, action):
+        return None
+    if Role.ADMIN in identity.roles:
+        return ""
+    return identity.unit_path
+
+
+def within(path: str, scope_path: str | None) -> bool:
+    """Whether a unit path lies in a scope (the scope unit itself or below it)."""
+    if scope_path is None:
+        return False
+    return scope_path == "" or path == scope_path or path.startswith(scope_path + "/")
