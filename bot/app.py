@@ -16,6 +16,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
+from bot.binding import Binder
 from bot.clock import Clock, SystemClock
 from bot.content import Content, load_content
 from bot.dedupe import DedupeStore, MemoryDedupe, RedisDedupe
@@ -26,6 +27,7 @@ from bot.identity import Identities
 from bot.locks import UserLocks
 from bot.metrics import Metrics
 from bot.nlp import NLP, quiet_jieba
+from bot.privacy import Vault
 from bot.router import Router
 from bot.services import Conversations, LateReplies, Services, Users, WaitingReplies
 from bot.settings import Settings
@@ -53,10 +55,10 @@ RUN_WORKER = web.AppKey("run_worker", bool)
 def build_root_router(extra: Sequence[Router] = ()) -> Router:
     """The handler tree in priority order (DESIGN.md, How a message flows, step 6). `extra` routers
     (tests, plug-ins) go after cancel/help and before the fallback."""
-    from handlers import events, fallback, help, menu_items
+    from handlers import binding, events, fallback, help, member, menu_items, staff
 
     root = Router("root")
-    root.include(help.router(), events.router())
+    root.include(help.router(), binding.router(), member.router(), staff.router(), events.router())
     for router in extra:
         root.include(router)
     root.include(menu_items.router(), fallback.router())
@@ -113,6 +115,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await conversations.load_all(clock.now())
     waiting = WaitingReplies(db, shared=redis is not None)
     await waiting.load()
+    identities = Identities(db)
+    vault = Vault(settings.data_key) if settings.data_key else None
+    binder = Binder(db, vault) if vault else None
     services = Services(
         db=db,
         clock=clock,
@@ -122,8 +127,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         write_behind=write_behind,
         conversations=conversations,
         waiting=waiting,
-        identities=Identities(db),
-        users=Users(db, write_behind, conversations),
+        identities=identities,
+        vault=vault,
+        binder=binder,
+        users=Users(db, write_behind, conversations, identities, binder),
         late_replies=LateReplies(db, clock),
     )
     dispatcher = Dispatcher(app[ROOT_ROUTER], settings, app[CONTENT], app[NLP_KEY], services)

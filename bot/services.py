@@ -9,12 +9,14 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot.binding import Binder
 from bot.clock import Clock
 from bot.context import Conversation
 from bot.dedupe import DedupeStore
 from bot.identity import Identities
 from bot.locks import UserLocks
 from bot.metrics import Metrics
+from bot.privacy import Vault
 from bot.replies import Reply, reply_to_json
 from bot.writebehind import USERS, WriteBehind
 from models import ConversationState, InboundLog, OutboxRow, OutboxStatus, WeChatUser
@@ -118,8 +120,16 @@ class WaitingReplies:
 class Users:
     """Followers: subscription state, and erasing WeChat-side data on unfollow."""
 
-    def __init__(self, db: Database, write_behind: WriteBehind, conversations: Conversations) -> None:
+    def __init__(
+        self,
+        db: Database,
+        write_behind: WriteBehind,
+        conversations: Conversations,
+        identities: Identities,
+        binder: Binder | None,
+    ) -> None:
         self._db, self._write_behind, self._conversations = db, write_behind, conversations
+        self._identities, self._binder = identities, binder
 
     async def subscribed(self, openid: str, at: datetime) -> None:
         def write(session: Session) -> None:
@@ -140,6 +150,9 @@ class Users:
         conversation, message log and allowance go; the row stays as a bare marker."""
         self._write_behind.forget(openid)
         self._conversations.forget(openid)
+        if self._binder is not None:
+            await self._binder.unbind(openid)
+        self._identities.invalidate(openid)
 
         def write(session: Session) -> None:
             session.execute(delete(ConversationState).where(ConversationState.openid == openid))
@@ -250,5 +263,7 @@ class Services:
     conversations: Conversations
     waiting: WaitingReplies
     identities: Identities
+    vault: Vault | None
+    binder: Binder | None
     users: Users
     late_replies: LateReplies

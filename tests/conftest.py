@@ -28,6 +28,7 @@ from tests.wechat import TOKEN, WeChatUser
 
 APPID = "wx0123456789abcdef"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+DATA_KEY = "zqm3lNvJ8p6bQ2Yf0iH1c5Xw9tE4aR7uKs2Ld8Go0VA="
 AES_KEY_OLD = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
 # 2026-11-21 10:00 in Beijing.
 T0 = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
@@ -171,6 +172,7 @@ def make_settings(database_url: str) -> Callable[..., Settings]:
             "reply_budget_s": 2.0,
             "shutdown_grace_s": 1.0,
             "write_behind_interval_s": 3600,  # flushed explicitly by the tests
+            "data_key": DATA_KEY,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -64,10 +64,13 @@ async def test_cancel_words_and_zero_always_leave(counting: WeChatUser, leave: s
     await counting.send("开始")
     text = (await counting.send(leave)).text
     assert text.startswith("已退出当前操作。") and "1 反映问题" in text
-    # Back at the menu: a number now picks a menu item again.
-    assert (await counting.send("3")).text.startswith("“党员绑定”")
     async with services(counting.client).db.read() as session:
         assert (await session.scalar(select(ConversationState))) is None
+    # Back at the menu: a number now picks a menu item again.
+    assert (await counting.send("3")).text.startswith("请发送书记给您的6位绑定码")
+    async with services(counting.client).db.read() as session:
+        state = await session.scalar(select(ConversationState))
+    assert state is not None and state.name == "bind"  # the binding guide is a conversation of its own
 
 
 async def test_help_leaves_the_conversation(counting: WeChatUser) -> None:
@@ -79,7 +82,7 @@ async def test_help_leaves_the_conversation(counting: WeChatUser) -> None:
 async def test_state_expires(counting: WeChatUser, clock: FixedClock) -> None:
     await counting.send("开始")
     clock.advance(timedelta(minutes=31).total_seconds())  # PARTYBOT_CONVERSATION_TTL_S is 1800
-    assert (await counting.send("3")).text.startswith("“党员绑定”")
+    assert (await counting.send("3")).text.startswith("请发送书记给您的6位绑定码")
 
 
 async def test_one_lock_per_user_is_taken_before_state_is_loaded(

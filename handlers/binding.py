@@ -1,0 +1,130 @@
+"""党员绑定: a one-time code (typed, full-width or spoken), a personal QR code, or a name + phone-tail
+request for the secretary. Says what partybot keeps at binding (privacy notice)."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from bot.binding import Bound, Outcome
+from bot.context import Context
+from bot.policy import Action, may
+from bot.replies import Reply, TextReply
+from bot.router import Event, Intent, Regex, Role, Router, State
+from bot.wechat import Incoming
+from models import Member, OrgUnit
+
+SPOKEN_DIGITS = str.maketrans("零〇一二三四五六七八九幺两", "0012345678912")
+CODE = re.compile(r"(?:绑定\s*)?([0-9零〇一二三四五六七八九幺两]{6})")
+NAME_TAIL = re.compile(r"(?:绑定\s*)?([^\d\s]{2,20})\s*(\d{4})")
+
+
+def router() -> Router:
+    r = Router("binding")
+
+    @r.event(Event("subscribe", "scan"), lambda msg, ctx: bool(msg.scene))
+    async def scanned(msg: Incoming, ctx: Context) -> Reply | None:
+        """A personal QR code: follow-by-scan or scan by a follower."""
+        now = ctx.clock.now()
+        if msg.event == "subscribe":
+            await ctx.services.users.subscribed(msg.openid, now)
+        binder = ctx.services.binder
+        if binder is None:
+            return TextReply(ctx.text("bind_not_ready"))
+        result = await binder.redeem_qr(msg.openid, msg.scene or "", now)
+        if result.outcome is Outcome.INVALID:
+            return TextReply(ctx.text("bind_qr_invalid"))
+        return await answer(ctx, result)
+
+    bindable = Role("resident", "grid_worker")
+
+    @r.message(bindable, Regex(CODE))
+    async def by_code(msg: Incoming, ctx: Context) -> Reply | None:
+        binder = ctx.services.binder
+        if binder is None:
+            return TextReply(ctx.text("bind_not_ready"))
+        code = ctx.match["regex"].group(1).translate(SPOKEN_DIGITS)
+        return await answer(ctx, await binder.redeem_code(msg.openid, code, ctx.clock.now()))
+
+    @r.message(
+        bindable,
+        Regex(NAME_TAIL),
+        lambda msg, ctx: msg.text.startswith("绑定") or ctx.conversation.name == "bind",
+    )
+    async def by_name(msg: Incoming, ctx: Context) -> Reply | None:
+        binder = ctx.services.binder
+        if binder is None:
+            return TextReply(ctx.text("bind_not_ready"))
+        found = ctx.match["regex"]
+        result = await binder.request_by_name(msg.openid, found.group(1), found.group(2), ctx.clock.now())
+        return await answer(ctx, result)
+
+    @r.route(Intent("bind"))
+    async def guide(msg: Incoming, ctx: Context) -> Reply | None:
+        if not may(ctx.identity, Action.BIND) or ctx.identity.is_member:
+            return TextReply(ctx.text("bind_already"))
+        ctx.enter("bind")
+        return TextReply(ctx.text("bind_guide"))
+
+    @r.message(bindable, Regex(r"绑定.*"))
+    async def wrong_format(msg: Incoming, ctx: Context) -> Reply | None:
+        return TextReply(ctx.text("bind_format"))
+
+    @r.message(State("bind"))
+    async def wrong_format_in_guide(msg: Incoming, ctx: Context) -> Reply | None:
+        return TextReply(ctx.text("bind_format"))
+
+    return r
+
+
+async def answer(ctx: Context, result: Bound) -> Reply:
+    """What the user reads after an attempt; a name request reads the same whether it matched or not."""
+    if result.outcome is Outcome.BOUND:
+        ctx.conversation.clear()
+        ctx.services.identities.invalidate(ctx.openid)
+        return TextReply(await welcome(ctx, result.member_id))
+    text = {
+        Outcome.ALREADY_BOUND: "bind_already",
+        Outcome.TAKEN: "bind_taken",
+        Outcome.INVALID: "bind_invalid",
+        Outcome.REQUESTED: "bind_requested",
+        Outcome.LIMITED: "bind_limited",
+    }[result.outcome]
+    if result.outcome is Outcome.REQUESTED:
+        ctx.conversation.clear()
+    return TextReply(ctx.text(text))
+
+
+async def welcome(ctx: Context, member_id: int | None) -> str:
+    async with ctx.db.read() as session:
+        row = (
+            await session.execute(
+                select(Member, OrgUnit.name)
+                .join(OrgUnit, Member.unit_id == OrgUnit.id)
+                .where(Member.id == member_id)
+            )
+        ).first()
+        if row is None:
+            return ctx.text("bind_invalid")
+        member, unit = row[0], row[1]
+        helper = await session.get(Member, member.helper_id) if member.helper_id else None
+    extra = ""
+    if voice_on(member, ctx.clock.now().year):
+        extra += ctx.text("bind_voice_on")
+    if helper is not None:
+        extra += ctx.text("bind_helper", helper=helper.name)
+    return ctx.text(
+        "bind_ok",
+        name=member.name,
+        unit=unit,
+        extra=extra + "\n" if extra else "",
+        privacy=ctx.text("privacy_notice"),
+    )
+
+
+def voice_on(member: Member, this_year: int) -> bool:
+    """Voice pushes: the member's own choice, else the roster's, else by age (70 or more: DOMAIN.md)."""
+    if member.voice_mode is not None:
+        return member.voice_mode
+    return member.birth_year is not None and this_year - member.birth_year >= 70

@@ -1,0 +1,82 @@
+"""A bound member's own record (我的信息, own phone unmasked) and preferences (语音模式 开/关)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.context import Context
+from bot.policy import Action, may
+from bot.privacy import mask_phone
+from bot.replies import Reply, TextReply
+from bot.router import Intent, Regex, Router
+from bot.wechat import Incoming
+from handlers.binding import voice_on
+from models import Member, OrgUnit
+
+
+def router() -> Router:
+    r = Router("member")
+
+    @r.route(Intent("my_info"))
+    async def my_info(msg: Incoming, ctx: Context) -> Reply | None:
+        if not may(ctx.identity, Action.VIEW_OWN_RECORD):
+            return TextReply(ctx.text("not_member"))
+        async with ctx.db.read() as session:
+            row = (
+                await session.execute(
+                    select(Member, OrgUnit.path)
+                    .join(OrgUnit, Member.unit_id == OrgUnit.id)
+                    .where(Member.id == ctx.identity.member_id)
+                )
+            ).first()
+            if row is None:
+                return TextReply(ctx.text("not_member"))
+            member, path = row[0], row[1]
+            helper = await session.get(Member, member.helper_id) if member.helper_id else None
+        vault = ctx.services.vault
+        phone = vault.decrypt_phone(member.phone_enc) if vault else None  # their own: unmasked
+        none = ctx.text("none_text")
+        helper_text = none
+        if helper is not None:
+            helper_phone = vault.decrypt_phone(helper.phone_enc) if vault else None
+            helper_text = f"{helper.name} {mask_phone(helper_phone)}"
+        address = " ".join(p for p in (member.building, member.door) if p) or none
+        return TextReply(
+            ctx.text(
+                "my_info",
+                name=member.name,
+                unit=path.split("/", 1)[-1] if "/" in path else path,
+                status=member.status,
+                kind=member.kind,
+                post=f"；职务：{member.post}" if member.post else "",
+                phone=phone or "未登记",
+                address=address,
+                posts="、".join(member.volunteer_posts) or none,
+                voice="开" if voice_on(member, ctx.clock.now().year) else "关",
+                helper=helper_text,
+            )
+        )
+
+    @r.message(Regex(r"语音(?:模式|通知)?\s*(开|开启|打开|关|关闭)?"))
+    async def voice_mode(msg: Incoming, ctx: Context) -> Reply | None:
+        if not may(ctx.identity, Action.SET_OWN_PREFERENCES) or ctx.identity.member_id is None:
+            return TextReply(ctx.text("not_member"))
+        choice = ctx.match["regex"].group(1)
+        if choice is None:
+            return TextReply(ctx.text("voice_format"))
+        on = choice in ("开", "开启", "打开")
+        member_id = ctx.identity.member_id
+
+        def save(session: Session) -> None:
+            member = session.get(Member, member_id)
+            if member is not None:
+                member.voice_mode = on
+                # The member's own choice: a roster re-import must not overwrite it.
+                member.chat_preferences = sorted({*member.chat_preferences, "voice_mode"})
+                member.updated_at = ctx.clock.now()
+
+        await ctx.db.run(save)
+        return TextReply(ctx.text("voice_on" if on else "voice_off"))
+
+    return r
