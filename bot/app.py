@@ -58,7 +58,7 @@ def build_root_router(extra: Sequence[Router] = ()) -> Router:
     from handlers import binding, events, fallback, help, member, menu_items, staff
 
     root = Router("root")
-    root.include(help.router(), binding.router(), member.router(), staff.router(), events.router())
+    root.include(help.router(), staff.router(), binding.router(), member.router(), events.router())
     for router in extra:
         root.include(router)
     root.include(menu_items.router(), fallback.router())

@@ -39,6 +39,7 @@ class Outcome(StrEnum):
 class Bound:
     outcome: Outcome
     member_id: int | None = None
+    openid: str | None = None  # whose binding changed (for an approval: the applicant)
 
 
 class Binder:
@@ -229,7 +230,7 @@ class Binder:
         if used is not None:
             used.used_at = now
         session.add(Binding(openid=openid, member_id=member_id, method=method, bound_at=now))
-        return Bound(Outcome.BOUND, member_id)
+        return Bound(Outcome.BOUND, member_id, openid)
 
 
 async def pending_in_scope(db: Database, scope_path: str) -> list[tuple[BindingRequest, Member, str]]:

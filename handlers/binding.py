@@ -60,16 +60,16 @@ def router() -> Router:
         result = await binder.request_by_name(msg.openid, found.group(1), found.group(2), ctx.clock.now())
         return await answer(ctx, result)
 
+    @r.message(bindable, Regex(r"绑定\s*\S.*"))
+    async def wrong_format(msg: Incoming, ctx: Context) -> Reply | None:
+        return TextReply(ctx.text("bind_format"))
+
     @r.route(Intent("bind"))
     async def guide(msg: Incoming, ctx: Context) -> Reply | None:
         if not may(ctx.identity, Action.BIND) or ctx.identity.is_member:
             return TextReply(ctx.text("bind_already"))
         ctx.enter("bind")
         return TextReply(ctx.text("bind_guide"))
-
-    @r.message(bindable, Regex(r"绑定.*"))
-    async def wrong_format(msg: Incoming, ctx: Context) -> Reply | None:
-        return TextReply(ctx.text("bind_format"))
 
     @r.message(State("bind"))
     async def wrong_format_in_guide(msg: Incoming, ctx: Context) -> Reply | None:

@@ -14,7 +14,7 @@ from bot.context import Context
 from bot.policy import Action, scope, within
 from bot.privacy import mask_phone
 from bot.replies import Reply, TextReply
-from bot.router import Intent, Number, Regex, Router, State
+from bot.router import Intent, Number, Regex, Role, Router, State
 from bot.wechat import Incoming
 from models import Member, OrgUnit
 
@@ -23,14 +23,16 @@ PAGE = 10  # fits a passive text reply (~2048 bytes) with room to spare
 
 def router() -> Router:
     r = Router("staff")
+    listers = Role("group_leader", "committee", "secretary", "admin")
+    approvers = Role("secretary", "admin")
 
     # --- 成员 / 名单 [组织] ---------------------------------------------------------------------------
 
-    @r.message(Regex(r"(?:成员|名单|成员名单|党员名单)\s+(.+)"))
+    @r.message(listers, Regex(r"(?:成员|名单|成员名单|党员名单)\s+(.+)"))
     async def list_unit(msg: Incoming, ctx: Context) -> Reply | None:
         return await list_members(ctx, ctx.match["regex"].group(1).strip(), page=1)
 
-    @r.route(Intent("list_members"))
+    @r.route(listers, Intent("list_members"))
     async def list_own(msg: Incoming, ctx: Context) -> Reply | None:
         return await list_members(ctx, None, page=1)
 
@@ -41,7 +43,7 @@ def router() -> Router:
 
     # --- 待审 / 同意 姓名 / 拒绝 姓名 -------------------------------------------------------------------
 
-    @r.route(Intent("pending_bindings"))
+    @r.route(approvers, Intent("pending_bindings"))
     async def pending(msg: Incoming, ctx: Context) -> Reply | None:
         where = scope(ctx.identity, Action.APPROVE_BINDING)
         if where is None:
@@ -52,7 +54,7 @@ def router() -> Router:
         lines = [f"{i}. {m.name}（{path.rsplit('/', 1)[-1]}）" for i, (_, m, path) in enumerate(rows, 1)]
         return TextReply(ctx.text("pending_list", lines="\n".join(lines)))
 
-    @r.message(Regex(r"(同意|拒绝)\s*(\S*)"))
+    @r.message(approvers, Regex(r"(同意|拒绝)\s*(\S*)"))
     async def decide(msg: Incoming, ctx: Context) -> Reply | None:
         where = scope(ctx.identity, Action.APPROVE_BINDING)
         if where is None:
@@ -81,7 +83,7 @@ def router() -> Router:
 
     # --- 绑定码 姓名 -------------------------------------------------------------------------------------
 
-    @r.message(Regex(r"绑定码\s*(\S*)"))
+    @r.message(approvers, Regex(r"绑定码\s*(\S*)"))
     async def bind_code(msg: Incoming, ctx: Context) -> Reply | None:
         where = scope(ctx.identity, Action.ISSUE_BIND_CODE)
         if where is None:
@@ -107,6 +109,11 @@ def router() -> Router:
         ctx.conversation.clear()
         return await issue(ctx, int(ids[number - 1]), name)
 
+    @r.route(Intent("list_members", "pending_bindings"))
+    @r.message(Regex(r"(?:成员|名单|成员名单|党员名单|绑定码)\s*.*"))
+    async def refused(msg: Incoming, ctx: Context) -> Reply | None:
+        return TextReply(ctx.text("no_permission"))
+
     return r
 
 
@@ -130,6 +137,8 @@ async def settle(ctx: Context, request_id: int, approve: bool, name: str) -> Rep
         return TextReply(ctx.text("rejected", name=name))
     if result.outcome is not Outcome.BOUND:
         return TextReply(ctx.text("approve_taken", name=name))
+    if result.openid is not None:
+        ctx.services.identities.invalidate(result.openid)
     return TextReply(ctx.text("approved", name=name))
 
 
