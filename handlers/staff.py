@@ -111,6 +111,7 @@ def router() -> Router:
 
     @r.route(Intent("list_members", "pending_bindings"))
     @r.message(Regex(r"(?:成员|名单|成员名单|党员名单|绑定码)\s*.*"))
+    @r.message(Role("member", "grid_worker"), Regex(r"(?:同意|拒绝)\s*\S+"))
     async def refused(msg: Incoming, ctx: Context) -> Reply | None:
         return TextReply(ctx.text("no_permission"))
 
