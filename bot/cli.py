@@ -177,3 +177,8 @@ def fake_wechat(port: int, webhook_url: str) -> None:
         asyncio.run(run_fake(settings, port, webhook_url))
     except OSError as exc:
         fail(f"cannot start the fake WeChat API: {exc}")
+
+
+from bot.cli_people import register as _register_people  # noqa: E402
+
+_register_people(main)

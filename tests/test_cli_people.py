@@ -1,0 +1,69 @@
+"""The secretary's and operator's commands: `partybot members bind-code`, `partybot audit`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from bot.cli import main
+from bot.privacy import Vault
+from models import AuditEntry, BindingCode
+from models.db import Database
+from tests.community import seed
+from tests.conftest import DATA_KEY
+
+
+def env(url: str) -> dict[str, str]:
+    return {"PARTYBOT_DATABASE_URL": url, "PARTYBOT_WECHAT_TOKEN": "cli-token", "PARTYBOT_DATA_KEY": DATA_KEY}
+
+
+async def _seed(url: str) -> None:
+    db = Database(url)
+    try:
+        await seed(db)
+    finally:
+        await db.dispose()
+
+
+async def _stored(url: str) -> tuple[list[BindingCode], list[AuditEntry]]:
+    db = Database(url)
+    try:
+        async with db.read() as session:
+            codes = list((await session.scalars(select(BindingCode))).all())
+            entries = list((await session.scalars(select(AuditEntry))).all())
+        return codes, entries
+    finally:
+        await db.dispose()
+
+
+def test_bind_code_prints_a_code_stored_only_as_an_hmac(database_url: str) -> None:
+    asyncio.run(_seed(database_url))
+    runner = CliRunner()
+    result = runner.invoke(main, ["members", "bind-code", "YX-004"], env=env(database_url))
+    assert result.exit_code == 0, result.output
+    code = re.search(r"绑定码：(\d{6})", result.output)
+    assert code is not None and result.output.startswith("王秀兰（YX-004）的绑定码：")
+    codes, entries = asyncio.run(_stored(database_url))
+    assert [c.code_mac for c in codes] == [Vault(DATA_KEY).mac("code", code.group(1))]
+    assert code.group(1) not in codes[0].code_mac
+    assert entries[0].action == "issue_bind_code" and entries[0].actor.startswith("cli:")
+
+    audit = runner.invoke(main, ["audit", "--json"], env=env(database_url))
+    assert audit.exit_code == 0
+    line = json.loads(audit.output.splitlines()[0])
+    assert (line["action"], line["scope"]) == ("issue_bind_code", "YX-004")
+
+
+def test_bind_code_for_an_unknown_member_or_without_a_key(database_url: str) -> None:
+    asyncio.run(_seed(database_url))
+    runner = CliRunner()
+    unknown = runner.invoke(main, ["members", "bind-code", "YX-999"], env=env(database_url))
+    assert unknown.exit_code == 2 and "no active member with number YX-999" in unknown.output
+    no_key = runner.invoke(
+        main, ["members", "bind-code", "YX-004"], env={**env(database_url), "PARTYBOT_DATA_KEY": ""}
+    )
+    assert no_key.exit_code == 2 and "PARTYBOT_DATA_KEY" in no_key.output
