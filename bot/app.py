@@ -55,10 +55,17 @@ RUN_WORKER = web.AppKey("run_worker", bool)
 def build_root_router(extra: Sequence[Router] = ()) -> Router:
     """The handler tree in priority order (DESIGN.md, How a message flows, step 6). `extra` routers
     (tests, plug-ins) go after cancel/help and before the fallback."""
-    from handlers import binding, events, fallback, help, member, menu_items, staff
+    from handlers import binding, dual_report, events, fallback, help, member, menu_items, staff
 
     root = Router("root")
-    root.include(help.router(), staff.router(), binding.router(), member.router(), events.router())
+    root.include(
+        help.router(),
+        dual_report.router(),
+        staff.router(),
+        binding.router(),
+        member.router(),
+        events.router(),
+    )
     for router in extra:
         root.include(router)
     root.include(menu_items.router(), fallback.router())

@@ -12,7 +12,7 @@ import time
 from sqlalchemy import select
 
 from bot.policy import Identity, roles_for
-from models import Admin, Binding, Member, OrgUnit, Staff
+from models import Admin, Binding, DualReport, Member, OrgUnit, Staff
 from models.db import Database
 
 
@@ -64,9 +64,21 @@ class Identities:
                 ).first()
                 if staff_row is not None:
                     staff, staff_path = staff_row[0], staff_row[1]
+            dual = None
+            if member is None:
+                # 双报到: an in-service member confirmed by the community counts as a member here.
+                dual_row = (
+                    await session.execute(
+                        select(DualReport, OrgUnit.path)
+                        .outerjoin(OrgUnit, DualReport.unit_id == OrgUnit.id)
+                        .where(DualReport.openid == openid, DualReport.status == "confirmed")
+                    )
+                ).first()
+                if dual_row is not None:
+                    dual, member_path = dual_row[0], dual_row[1]
         roles = roles_for(
             member_post=member.post if member else None,
-            is_member=member is not None,
+            is_member=member is not None or dual is not None,
             is_staff=staff is not None,
             is_admin=is_admin,
         )
@@ -75,8 +87,9 @@ class Identities:
             roles=roles,
             member_id=member.id if member else None,
             member_number=member.number if member else None,
-            name=member.name if member else (staff.name if staff else None),
+            name=member.name if member else (dual.name if dual else (staff.name if staff else None)),
             unit_path=member_path,
             staff_id=staff.id if staff else None,
             staff_unit_path=staff_path,
+            dual_report_id=dual.id if dual else None,
         )

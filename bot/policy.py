@@ -41,18 +41,20 @@ class Action(StrEnum):
     ISSUE_BIND_CODE = "issue_bind_code"
     REVIEW_DUAL_REPORTS = "review_dual_reports"
     REGISTER_DUAL_REPORT = "register_dual_report"
+    CHOOSE_POSTS = "choose_posts"
     BIND = "bind"
 
 
 # Which roles may take each action; actions on other people's data are further limited by `scope`.
 ALLOWED: dict[Action, frozenset[Role]] = {
     Action.VIEW_OWN_RECORD: frozenset({Role.MEMBER}),
+    Action.CHOOSE_POSTS: frozenset({Role.MEMBER}),
     Action.SET_OWN_PREFERENCES: frozenset({Role.MEMBER}),
     Action.LIST_MEMBERS: frozenset({Role.GROUP_LEADER, Role.COMMITTEE, Role.SECRETARY, Role.ADMIN}),
     Action.APPROVE_BINDING: frozenset({Role.SECRETARY, Role.ADMIN}),
     Action.ISSUE_BIND_CODE: frozenset({Role.SECRETARY, Role.ADMIN}),
     Action.REVIEW_DUAL_REPORTS: frozenset({Role.SECRETARY, Role.ADMIN}),
-    Action.REGISTER_DUAL_REPORT: frozenset({Role.RESIDENT, Role.MEMBER}),
+    Action.REGISTER_DUAL_REPORT: frozenset({Role.RESIDENT}),
     Action.BIND: frozenset({Role.RESIDENT, Role.GRID_WORKER}),
 }
 
@@ -69,6 +71,7 @@ class Identity:
     unit_path: str | None = None  # the member's unit (所在组织)
     staff_id: int | None = None
     staff_unit_path: str | None = None  # a grid worker's grid
+    dual_report_id: int | None = None  # an in-service member confirmed through 双报到
 
     @property
     def role(self) -> str:

@@ -13,7 +13,7 @@ from bot.wechat import Incoming
 from tests.conftest import AppFactory
 from tests.wechat import WeChatUser
 
-MENU = "请回复数字：\n1 反映问题（报修、求助、投诉）\n2 查询我反映的问题\n3 党员绑定\n0 菜单"
+MENU = "请回复数字：\n1 反映问题（报修、求助、投诉）\n2 查询我反映的问题\n3 党员绑定\n4 在职党员报到\n0 菜单"
 
 
 @pytest.mark.parametrize("text", ["帮助", "菜单", "0", "幫助", "　帮助　", "帮助。", "？", "HELP"])
