@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import click
 from sqlalchemy import select
 
-from bot.audit import actor_for
+from bot.audit import actor_for, record
 from bot.binding import QR_LIFETIME, Binder
 from bot.clock import SystemClock
 from bot.privacy import Vault
@@ -107,6 +107,91 @@ def register(main: click.Group) -> None:
                 await db.dispose()
 
         click.echo(asyncio.run(run()))
+
+    @members.command("service-report")
+    @click.option("--quarter", required=True, help="The quarter, e.g. 2026Q4.")
+    @click.option(
+        "--output",
+        type=click.Path(dir_okay=False, writable=True),
+        default=None,
+        help="Write the CSV here (default: standard output).",
+    )
+    def service_report(quarter: str, output: str | None) -> None:
+        """Export the quarterly 双报到 feedback for workplaces: each confirmed in-service member registered
+        by the end of QUARTER, their workplace Party organisation and volunteer posts (CSV, opens in Excel).
+        The export is recorded in the audit log."""
+        import csv
+        import io
+        import re as _re
+        from datetime import UTC
+        from zoneinfo import ZoneInfo
+
+        from bot.privacy import mask_phone
+        from models import DualReport, OrgUnit
+
+        found = _re.fullmatch(r"(\d{4})Q([1-4])", quarter.strip().upper())
+        if found is None:
+            fail("--quarter must look like 2026Q4")
+        year, q = int(found.group(1)), int(found.group(2))
+        settings = settings_or_exit()
+        tz = ZoneInfo(settings.timezone)
+        start = datetime(year, 3 * q - 2, 1, tzinfo=tz).astimezone(UTC)
+        end = (datetime(year + (q == 4), (3 * q) % 12 + 1, 1, tzinfo=tz)).astimezone(UTC)
+        vault = Vault(settings.data_key) if settings.data_key else None
+
+        async def run() -> list[list[str]]:
+            db = Database(settings.database_url)
+            try:
+                async with db.read() as session:
+                    rows = (
+                        await session.execute(
+                            select(DualReport, OrgUnit.name)
+                            .outerjoin(OrgUnit, DualReport.unit_id == OrgUnit.id)
+                            .where(DualReport.status == "confirmed", DualReport.confirmed_at < end)
+                            .order_by(DualReport.workplace_org, DualReport.name)
+                        )
+                    ).all()
+                table = [
+                    [
+                        d.workplace_org,
+                        d.name,
+                        mask_phone(vault.decrypt_phone(d.phone_enc) if vault else None),
+                        unit or "",
+                        f"{d.building}{d.door}",
+                        f"{d.confirmed_at:%Y-%m-%d}" if d.confirmed_at else "",
+                        "、".join(d.volunteer_posts),
+                    ]
+                    for d, unit in rows
+                ]
+                who = actor_for(cli_user=getpass.getuser())
+                now = SystemClock().now()
+                await db.run(
+                    lambda s: record(
+                        s,
+                        now,
+                        who,
+                        "export_service_report",
+                        quarter,
+                        rows=len(table),
+                        since=start.isoformat(),
+                    )
+                )
+                return table
+            finally:
+                await db.dispose()
+
+        table = asyncio.run(run())
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["单位党组织", "姓名", "手机", "报到社区组织", "住址", "确认日期", "志愿岗位"])
+        writer.writerows(table)
+        if output:
+            # With a BOM: Excel on Chinese Windows then opens it as UTF-8.
+            with open(output, "w", encoding="utf-8-sig", newline="") as handle:
+                handle.write(buffer.getvalue())
+            click.echo(f"{quarter}: {len(table)} members -> {output}", err=True)
+        else:
+            click.echo(buffer.getvalue(), nl=False)
 
     @main.command("audit")
     @click.option("--days", default=30, show_default=True, help="How many days back to show.")

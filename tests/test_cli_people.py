@@ -67,3 +67,61 @@ def test_bind_code_for_an_unknown_member_or_without_a_key(database_url: str) -> 
         main, ["members", "bind-code", "YX-004"], env={**env(database_url), "PARTYBOT_DATA_KEY": ""}
     )
     assert no_key.exit_code == 2 and "PARTYBOT_DATA_KEY" in no_key.output
+
+
+async def _confirmed_report(url: str) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from models import DualReport
+
+    db = Database(url)
+    try:
+        await seed(db)
+        vault = Vault(DATA_KEY)
+
+        def add(session: Session) -> None:
+            session.add(
+                DualReport(
+                    openid="o-w",
+                    name="张伟",
+                    phone_enc=vault.encrypt_phone("13900138888"),
+                    workplace_org="青禾科技有限公司党支部",
+                    building="5号楼",
+                    door="2单元602",
+                    status="confirmed",
+                    volunteer_posts=["义务巡逻岗"],
+                    created_at=datetime(2026, 10, 8, tzinfo=UTC),
+                    confirmed_at=datetime(2026, 10, 9, tzinfo=UTC),
+                )
+            )
+
+        await db.run(add)
+    finally:
+        await db.dispose()
+
+
+def test_service_report_exports_the_quarter_and_is_audited(database_url: str, tmp_path: object) -> None:
+    from pathlib import Path
+
+    asyncio.run(_confirmed_report(database_url))
+    out = Path(str(tmp_path)) / "report.csv"
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        ["members", "service-report", "--quarter", "2026Q4", "--output", str(out)],
+        env=env(database_url),
+    )
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8-sig")
+    assert text.splitlines() == [
+        "单位党组织,姓名,手机,报到社区组织,住址,确认日期,志愿岗位",
+        "青禾科技有限公司党支部,张伟,139****8888,,5号楼2单元602,2026-10-09,义务巡逻岗",
+    ]
+    earlier = runner.invoke(main, ["members", "service-report", "--quarter", "2026Q3"], env=env(database_url))
+    assert earlier.output.splitlines() == ["单位党组织,姓名,手机,报到社区组织,住址,确认日期,志愿岗位"]
+    _, entries = asyncio.run(_stored(database_url))
+    assert [e.action for e in entries] == ["export_service_report", "export_service_report"]
+    bad = runner.invoke(main, ["members", "service-report", "--quarter", "2026-4"], env=env(database_url))
+    assert bad.exit_code == 2 and "2026Q4" in bad.output
