@@ -182,3 +182,6 @@ def fake_wechat(port: int, webhook_url: str) -> None:
 from bot.cli_people import register as _register_people  # noqa: E402
 
 _register_people(main)
+from bot.cli_import import register as _register_import  # noqa: E402
+
+_register_import(main)
