@@ -8,15 +8,24 @@ import json
 import logging
 import secrets
 import signal
+from datetime import datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.app import create_app
 from bot.chat import demo_state_path, read_demo_state
+from bot.clock import SystemClock
 from bot.fake_wechat import FakeConfig, FakeWeChat
+from bot.importing import import_members, import_org, import_staff
+from bot.privacy import Vault, new_key
 from bot.settings import AccountKind, Settings
+from models import Admin, Binding, Member, OrgUnit, Staff
+from models.db import Database
 from models.migrate import upgrade
 
 log = logging.getLogger("partybot.demo")
@@ -33,6 +42,54 @@ def demo_keys(state: dict[str, Any] | None) -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode().rstrip("=").replace("+", "A").replace("/", "B")
 
 
+def demo_data_key(workdir: Path) -> str:
+    """The demo's PARTYBOT_DATA_KEY, kept beside its database (the phones in it are encrypted with it)."""
+    path = workdir / "partybot-demo.key"
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    key = new_key()
+    path.write_text(key, encoding="utf-8")
+    path.chmod(0o600)
+    return key
+
+
+async def seed_demo(settings: Settings, now: datetime) -> bool:
+    """Load the demo community (content/demo) into an empty database through the normal import, and bind
+    every member and grid worker to `o-demo-<编号>`, plus an administrator `o-demo-admin`. Returns
+    whether it seeded (False when the database already has an organisation tree)."""
+    assert settings.data_key is not None
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as session:
+            if await session.scalar(select(OrgUnit.id).limit(1)) is not None:
+                return False
+        vault = Vault(settings.data_key)
+        files = Path(str(resources.files("content"))) / "demo"
+        for report in (
+            await import_org(db, files / "org.csv", now=now),
+            await import_members(db, vault, files / "roster.csv", now=now),
+            await import_staff(db, vault, files / "staff.csv", now=now),
+        ):
+            if not report.written:
+                raise RuntimeError("the demo community did not load:\n" + "\n".join(report.lines()))
+
+        def bind(session: Session) -> None:
+            for member_id, number in session.execute(select(Member.id, Member.number)).all():
+                session.add(
+                    Binding(openid=f"o-demo-{number}", member_id=member_id, method="demo", bound_at=now)
+                )
+            for staff_id, number in session.execute(select(Staff.id, Staff.number)).all():
+                session.add(
+                    Binding(openid=f"o-demo-{number}", staff_id=staff_id, method="demo", bound_at=now)
+                )
+            session.add(Admin(name="演示管理员", openid="o-demo-admin", created_at=now))
+
+        await db.run(bind)
+        return True
+    finally:
+        await db.dispose()
+
+
 def demo_settings(
     workdir: Path, host: str, port: int, fake_port: int, aes_key: str, account: AccountKind
 ) -> Settings:
@@ -45,6 +102,7 @@ def demo_settings(
         wechat_aes_key=aes_key,
         wechat_account=account,
         wechat_api_base=f"http://127.0.0.1:{fake_port}",
+        data_key=demo_data_key(workdir),
         host=host,
         port=port,
     )
@@ -54,6 +112,7 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
     state_path = demo_state_path()
     settings = demo_settings(workdir, host, port, fake_port, demo_keys(read_demo_state()), account)
     await upgrade(settings.database_url)
+    seeded = await seed_demo(settings, SystemClock().now())
 
     fake = FakeWeChat(
         FakeConfig(
@@ -85,11 +144,16 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
     state_path.write_text(json.dumps(state, ensure_ascii=False, indent=2), encoding="utf-8")
 
     print(
-        f"partybot 演示已启动（安全模式，{account.value} 账号，数据库 {workdir / 'partybot-demo.db'}）\n"
+        f"partybot 演示已启动（安全模式，{account.value} 账号，数据库 {workdir / 'partybot-demo.db'}"
+        f"{'，已载入演示社区' if seeded else ''}）\n"
         f"  公众号服务：http://{host}:{port}/wechat   健康检查：http://{host}:{port}/healthz\n"
         f"  假微信 API：http://127.0.0.1:{fake_port}\n"
-        f"在另一个终端里扮演微信用户：\n"
-        f"  .venv/bin/partybot chat --openid o-any\n"
+        f"在另一个终端里扮演微信用户，例如：\n"
+        f"  .venv/bin/partybot chat --openid o-any      新居民（可以试试“报到”、“绑定”）\n"
+        f"  .venv/bin/partybot chat --as YX-004         王秀兰，85岁老党员，有联系人\n"
+        f"  .venv/bin/partybot chat --as YX-002         林晓梅，第一网格党支部书记（成员、待审、绑定码）\n"
+        f"  .venv/bin/partybot chat --as YX-007         李文博，流动党员\n"
+        f"  .venv/bin/partybot chat --as WG-01          韩磊，网格员\n"
         f"按 Ctrl+C 结束。",
         flush=True,
     )

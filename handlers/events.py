@@ -14,6 +14,15 @@ def router() -> Router:
     @r.event(Event("subscribe"))
     async def subscribe(msg: Incoming, ctx: Context) -> Reply | None:
         await ctx.services.users.subscribed(msg.openid, ctx.clock.now())
+        if ctx.identity.is_member and ctx.identity.name:
+            return TextReply(
+                ctx.text(
+                    "welcome_member",
+                    name=ctx.identity.name,
+                    community=ctx.content.community_name,
+                    menu=ctx.menu(),
+                )
+            )
         return TextReply(ctx.text("welcome", community=ctx.content.community_name, menu=ctx.menu()))
 
     @r.event(Event("unsubscribe"))

@@ -109,6 +109,10 @@ def router() -> Router:
         ctx.conversation.clear()
         return await issue(ctx, int(ids[number - 1]), name)
 
+    @r.route(Intent("next_page"))
+    async def nothing_to_page(msg: Incoming, ctx: Context) -> Reply | None:
+        return TextReply(ctx.text("no_more_pages"))
+
     @r.route(Intent("list_members", "pending_bindings"))
     @r.message(Regex(r"(?:成员|名单|成员名单|党员名单|绑定码)\s*.*"))
     @r.message(Role("member", "grid_worker"), Regex(r"(?:同意|拒绝)\s*\S+"))

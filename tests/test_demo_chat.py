@@ -79,6 +79,26 @@ async def test_a_new_user_chats_with_the_demo(tmp_path: Path) -> None:
             assert "！" not in screen  # no delivery errors
         finally:
             chat.close()
+        # The seeded community: demo members are pre-bound to o-demo-<编号>.
+        member = Terminal([PARTYBOT, "chat", "--as", "YX-004"], env, tmp_path)
+        try:
+            await member.expect("王秀兰同志，您好，欢迎关注银杏社区")
+            member.type("我的信息")
+            await member.expect("< 联系人：孙丽娟 138****8006", 20)
+            member.type("/退出")
+            assert member.proc.wait(20) == 0
+        finally:
+            member.close()
+        secretary = Terminal([PARTYBOT, "chat", "--as", "YX-002"], env, tmp_path)
+        try:
+            await secretary.expect("9 报到审核")
+            secretary.type("成员")
+            await secretary.expect("第一网格党支部，共8人", 20)
+            assert "13800138004" not in secretary.seen
+            secretary.type("/退出")
+            assert secretary.proc.wait(20) == 0
+        finally:
+            secretary.close()
     finally:
         demo.close()
     assert demo.proc.returncode == 0
