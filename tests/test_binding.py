@@ -3,42 +3,47 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from bot.clock import FixedClock
 from models import AuditEntry, Binding, Member
 from tests.community import Community, seed
+from tests.conftest import AES_KEY, Stack, StackFactory
 from tests.helpers import services
-from tests.wechat import WeChatUser
+from tests.wechat import ThroughFake
 
 SECRETARY = "YX-002"  # 林晓梅, 第一网格党支部
 MEMBER_MENU = "请回复数字：\n1 学习园地\n2 我的党费\n3 主题党日\n4 流动报到\n5 我的信息\n6 反映问题\n0 菜单"
 
 
 @pytest.fixture
-async def community(client: TestClient[Any, Any]) -> Community:
-    return await seed(services(client).db, bind=(SECRETARY,))
+async def stack(make_stack: StackFactory) -> Stack:
+    """Every flow here goes through the fake WeChat API, in safe mode, as a real account would."""
+    return await make_stack(aes_key=AES_KEY)
 
 
-def person(client: TestClient[Any, Any], clock: FixedClock, openid: str) -> WeChatUser:
-    return WeChatUser(client, clock, openid)
+@pytest.fixture
+async def community(stack: Stack) -> Community:
+    return await seed(services(stack.client).db, bind=(SECRETARY,))
 
 
-async def code_for(client: TestClient[Any, Any], clock: FixedClock, name: str = "王秀兰") -> str:
-    text = (await person(client, clock, f"o-{SECRETARY}").send(f"绑定码 {name}")).text
+def person(stack: Stack, openid: str) -> ThroughFake:
+    return ThroughFake(stack, openid)
+
+
+async def code_for(stack: Stack, name: str = "王秀兰") -> str:
+    text = (await person(stack, f"o-{SECRETARY}").send(f"绑定码 {name}")).text
     return text.split("绑定码：")[1].split("\n")[0]
 
 
 async def test_a_member_binds_with_the_code_her_secretary_gave_her(
-    client: TestClient[Any, Any], clock: FixedClock, community: Community
+    stack: Stack, clock: FixedClock, community: Community
 ) -> None:
-    code = await code_for(client, clock)
+    code = await code_for(stack)
     assert len(code) == 6 and code.isdigit()
-    wang = person(client, clock, "o-wang")
+    wang = person(stack, "o-wang")
     text = (await wang.send(f"绑定 {code}")).text
     assert text.startswith("绑定成功。王秀兰同志，您属于1号楼党小组。")
     assert "同时发送文字和语音" in text and "联系人：孙丽娟" in text and "不收集身份证号" in text
@@ -46,40 +51,38 @@ async def test_a_member_binds_with_the_code_her_secretary_gave_her(
     info = (await wang.send("5")).text
     assert "手机：13800138004" in info and "联系人：孙丽娟 138****8006" in info
     # The code is single use.
-    assert (await person(client, clock, "o-other").send(f"绑定 {code}")).text.startswith("绑定码无效或已过期")
-    async with services(client).db.read() as session:
+    assert (await person(stack, "o-other").send(f"绑定 {code}")).text.startswith("绑定码无效或已过期")
+    async with services(stack.client).db.read() as session:
         entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "issue_bind_code"))
     assert entry is not None and entry.scope == "YX-004"
 
 
 @pytest.mark.parametrize("spelling", ["绑定{c}", "绑定　{fw}", "{c}", "綁定 {c}", "绑定{spoken}。"])
 async def test_every_way_of_sending_the_code(
-    client: TestClient[Any, Any], clock: FixedClock, community: Community, spelling: str
+    stack: Stack, clock: FixedClock, community: Community, spelling: str
 ) -> None:
-    code = await code_for(client, clock)
+    code = await code_for(stack)
     full_width = code.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
     spoken = code.translate(str.maketrans("0123456789", "零一二三四五六七八九"))
     text = spelling.format(c=code, fw=full_width, spoken=spoken)
     if spelling.startswith("绑定{spoken}"):
-        reply = (await person(client, clock, "o-voice").say(text)).text
+        reply = (await person(stack, "o-voice").say(text)).text
     else:
-        reply = (await person(client, clock, "o-voice").send(text)).text
+        reply = (await person(stack, "o-voice").send(text)).text
     assert reply.startswith("绑定成功。王秀兰同志")
 
 
-async def test_expired_and_wrong_codes(
-    client: TestClient[Any, Any], clock: FixedClock, community: Community
-) -> None:
-    code = await code_for(client, clock)
+async def test_expired_and_wrong_codes(stack: Stack, clock: FixedClock, community: Community) -> None:
+    code = await code_for(stack)
     clock.advance(timedelta(days=7, seconds=1).total_seconds())
-    assert (await person(client, clock, "o-late").send(f"绑定 {code}")).text.startswith("绑定码无效或已过期")
+    assert (await person(stack, "o-late").send(f"绑定 {code}")).text.startswith("绑定码无效或已过期")
 
 
 async def test_five_failures_an_hour_then_locked(
-    client: TestClient[Any, Any], clock: FixedClock, community: Community
+    stack: Stack, clock: FixedClock, community: Community
 ) -> None:
-    code = await code_for(client, clock)
-    guesser = person(client, clock, "o-guess")
+    code = await code_for(stack)
+    guesser = person(stack, "o-guess")
     for i in range(5):
         wrong = f"{(int(code) + 1 + i) % 1_000_000:06d}"
         assert (await guesser.send(f"绑定 {wrong}")).text.startswith("绑定码无效或已过期")
@@ -89,57 +92,55 @@ async def test_five_failures_an_hour_then_locked(
 
 
 async def test_name_requests_read_the_same_whether_or_not_they_match(
-    client: TestClient[Any, Any], clock: FixedClock, community: Community
+    stack: Stack, clock: FixedClock, community: Community
 ) -> None:
-    real = await person(client, clock, "o-real").send("绑定 郑国平 8009")
-    fake = await person(client, clock, "o-fake").send("绑定 郑国平 1111")
-    nobody = await person(client, clock, "o-nobody").send("绑定 张三丰 1234")
+    real = await person(stack, "o-real").send("绑定 郑国平 8009")
+    fake = await person(stack, "o-fake").send("绑定 郑国平 1111")
+    nobody = await person(stack, "o-nobody").send("绑定 张三丰 1234")
     assert (
         real.text
         == fake.text
         == nobody.text
         == ("已收到您的绑定申请。书记核对后会为您开通；如信息不符，申请不会通过。")
     )
-    secretary = person(client, clock, f"o-{SECRETARY}")
+    secretary = person(stack, f"o-{SECRETARY}")
     assert (await secretary.send("待审")).text == (
         "待审核的绑定申请：\n1. 郑国平（第一网格党支部）\n回复“同意 姓名”或“拒绝 姓名”。"
     )
     assert (await secretary.send("同意 郑国平")).text.startswith("已同意郑国平同志的绑定申请")
-    assert (await person(client, clock, "o-real").send("0")).text == MEMBER_MENU
-    assert (await person(client, clock, "o-fake").send("0")).text.startswith("请回复数字：\n1 反映问题")
+    assert (await person(stack, "o-real").send("0")).text == MEMBER_MENU
+    assert (await person(stack, "o-fake").send("0")).text.startswith("请回复数字：\n1 反映问题")
 
 
 async def test_a_request_from_someone_else_in_another_branch_is_not_the_secretarys(
-    client: TestClient[Any, Any], clock: FixedClock, community: Community
+    stack: Stack, clock: FixedClock, community: Community
 ) -> None:
-    await person(client, clock, "o-b2").send("绑定 刘洋 0000")  # no phone on file: nothing matches
-    await person(client, clock, "o-b2b").send("绑定 王秀兰 8012")  # 第二网格: not 林晓梅's branch
-    assert (await person(client, clock, f"o-{SECRETARY}").send("待审")).text == "目前没有待审核的绑定申请。"
-    assert (await person(client, clock, f"o-{SECRETARY}").send("同意 王秀兰")).text.startswith(
+    await person(stack, "o-b2").send("绑定 刘洋 0000")  # no phone on file: nothing matches
+    await person(stack, "o-b2b").send("绑定 王秀兰 8012")  # 第二网格: not 林晓梅's branch
+    assert (await person(stack, f"o-{SECRETARY}").send("待审")).text == "目前没有待审核的绑定申请。"
+    assert (await person(stack, f"o-{SECRETARY}").send("同意 王秀兰")).text.startswith(
         "没有找到王秀兰的待审核申请"
     )
 
 
-async def test_two_people_with_one_name_are_told_apart_by_number(
-    client: TestClient[Any, Any], clock: FixedClock
-) -> None:
-    await seed(services(client).db, bind=("YX-001",))  # the community secretary sees both branches
-    await person(client, clock, "o-w1").send("绑定 王秀兰 8004")
-    await person(client, clock, "o-w2").send("绑定 王秀兰 8012")
-    boss = person(client, clock, "o-YX-001")
+async def test_two_people_with_one_name_are_told_apart_by_number(stack: Stack, clock: FixedClock) -> None:
+    await seed(services(stack.client).db, bind=("YX-001",))  # the community secretary sees both branches
+    await person(stack, "o-w1").send("绑定 王秀兰 8004")
+    await person(stack, "o-w2").send("绑定 王秀兰 8012")
+    boss = person(stack, "o-YX-001")
     text = (await boss.send("同意 王秀兰")).text
     assert text.startswith("有2位王秀兰，请回复序号选择：") and "YX-004" in text and "YX-012" in text
     assert (await boss.send("2")).text.startswith("已同意王秀兰同志的绑定申请")
-    async with services(client).db.read() as session:
+    async with services(stack.client).db.read() as session:
         bound = await session.get(Binding, "o-w2")
         member = await session.get(Member, bound.member_id) if bound else None
     assert member is not None and member.number == "YX-012"
 
 
 async def test_a_wrong_format_gets_the_format_and_an_example(
-    client: TestClient[Any, Any], clock: FixedClock, community: Community
+    stack: Stack, clock: FixedClock, community: Community
 ) -> None:
-    text = (await person(client, clock, "o-x").send("绑定 张三 12")).text
+    text = (await person(stack, "o-x").send("绑定 张三 12")).text
     assert text == (
         "没能识别。请发送“绑定 姓名 手机号后四位”，例如：绑定 王秀兰 1234。\n"
         "也可以发送书记给您的6位绑定码，例如：绑定 482913。"
@@ -147,51 +148,47 @@ async def test_a_wrong_format_gets_the_format_and_an_example(
 
 
 async def test_the_menu_item_guides_through_binding(
-    client: TestClient[Any, Any], clock: FixedClock, community: Community
+    stack: Stack, clock: FixedClock, community: Community
 ) -> None:
-    user = person(client, clock, "o-guided")
+    user = person(stack, "o-guided")
     assert (await user.send("3")).text.startswith("请发送书记给您的6位绑定码")
     assert (await user.send("郑国平 8009")).text.startswith("已收到您的绑定申请")
 
 
-async def test_a_personal_qr_code_binds_once(
-    client: TestClient[Any, Any], clock: FixedClock, community: Community
-) -> None:
-    binder = services(client).binder
+async def test_a_personal_qr_code_binds_once(stack: Stack, clock: FixedClock, community: Community) -> None:
+    binder = services(stack.client).binder
     assert binder is not None
     token = await binder.issue_qr_token(community.ids["YX-009"], "cli:test", clock.now())
     assert "YX" not in token
-    first = await person(client, clock, "o-scan").event("subscribe", EventKey=f"qrscene_{token}", Ticket="T")
+    first = await person(stack, "o-scan").event("subscribe", EventKey=f"qrscene_{token}", Ticket="T")
     assert first.text.startswith("绑定成功。郑国平同志")
-    again = await person(client, clock, "o-scan2").event("SCAN", EventKey=token, Ticket="T")
+    again = await person(stack, "o-scan2").event("SCAN", EventKey=token, Ticket="T")
     assert again.text == "这个二维码已失效，请联系书记重新生成。"
 
 
-async def test_one_openid_one_person(
-    client: TestClient[Any, Any], clock: FixedClock, community: Community
-) -> None:
-    code = await code_for(client, clock, "郑国平")
+async def test_one_openid_one_person(stack: Stack, clock: FixedClock, community: Community) -> None:
+    code = await code_for(stack, "郑国平")
     # Someone already bound (the secretary) cannot bind a second person to their WeChat.
-    assert (await person(client, clock, f"o-{SECRETARY}").send(f"绑定 {code}")).text.startswith(
+    assert (await person(stack, f"o-{SECRETARY}").send(f"绑定 {code}")).text.startswith(
         "您已经绑定了党员身份"
     )
-    mine = await code_for(client, clock, "郑国平")
-    bound = person(client, clock, "o-zheng")
+    mine = await code_for(stack, "郑国平")
+    bound = person(stack, "o-zheng")
     assert (await bound.send(f"绑定 {mine}")).text.startswith("绑定成功")
-    other_code = await code_for(client, clock, "郑国平")
-    assert (await person(client, clock, "o-zheng2").send(f"绑定 {other_code}")).text == (
+    other_code = await code_for(stack, "郑国平")
+    assert (await person(stack, "o-zheng2").send(f"绑定 {other_code}")).text == (
         "这位党员已绑定其他微信。如需更换，请联系书记。"
     )
 
 
 async def test_unfollowing_unbinds_and_keeps_the_roster(
-    client: TestClient[Any, Any], clock: FixedClock, community: Community
+    stack: Stack, clock: FixedClock, community: Community
 ) -> None:
-    code = await code_for(client, clock)
-    wang = person(client, clock, "o-leaving")
+    code = await code_for(stack)
+    wang = person(stack, "o-leaving")
     await wang.send(f"绑定 {code}")
     await wang.event("unsubscribe")
-    async with services(client).db.read() as session:
+    async with services(stack.client).db.read() as session:
         assert await session.get(Binding, "o-leaving") is None
         assert await session.scalar(select(func.count()).select_from(Member)) == 9
     clock.advance(1)
@@ -199,13 +196,13 @@ async def test_unfollowing_unbinds_and_keeps_the_roster(
 
 
 async def test_voice_mode_is_the_members_choice(
-    client: TestClient[Any, Any], clock: FixedClock, community: Community
+    stack: Stack, clock: FixedClock, community: Community
 ) -> None:
-    code = await code_for(client, clock)
-    wang = person(client, clock, "o-wang")
+    code = await code_for(stack)
+    wang = person(stack, "o-wang")
     await wang.send(f"绑定 {code}")
     assert (await wang.send("语音模式 关")).text.startswith("已关闭语音通知")
     assert "语音通知：关" in (await wang.send("我的信息")).text
-    async with services(client).db.read() as session:
+    async with services(stack.client).db.read() as session:
         member = await session.get(Member, community.ids["YX-004"])
     assert member is not None and member.voice_mode is False and member.chat_preferences == ["voice_mode"]

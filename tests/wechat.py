@@ -84,3 +84,33 @@ class WeChatUser:
 
     async def event(self, event: str, **extra: Any) -> Result:
         return await self.post_fields(self.fields("event", Event=event, **extra))
+
+
+class ThroughFake:
+    """A user acting through the fake WeChat API (which builds, signs, forwards and checks like WeChat),
+    with the same methods as WeChatUser."""
+
+    def __init__(self, stack: Any, openid: str) -> None:
+        self.stack, self.openid = stack, openid
+
+    async def _act(self, **action: Any) -> Result:
+        outcome = await self.stack.act(self.openid, **action)
+        assert outcome["ok"], outcome["error"]
+        return Result(200, "", outcome["reply"])
+
+    async def send(self, text: str) -> Result:
+        return await self._act(type="text", content=text)
+
+    async def say(self, recognition: str | None) -> Result:
+        return await self._act(type="voice", recognition=recognition)
+
+    async def event(self, event: str, **extra: Any) -> Result:
+        action: dict[str, Any] = {"type": "event", "event": event}
+        key = extra.get("EventKey")
+        if key is not None and event == "subscribe" and str(key).startswith("qrscene_"):
+            action["scene"] = str(key).removeprefix("qrscene_")
+        elif key is not None and event == "SCAN":
+            action["scene"] = key
+        elif key is not None:
+            action["event_key"] = key
+        return await self._act(**action)
