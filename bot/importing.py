@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.content import ContentError, default_content_dir
+from bot.places import sync_places
 from bot.privacy import Vault, normalize_phone
 from models.db import Database
 from models.org import Binding, Member, OrgUnit, Staff, UnitKind
@@ -1447,6 +1448,8 @@ async def _run(
         # The checks against the database and the diff run inside the transaction that writes, so what
         # is reported is what is written.
         plan(session, parsed, report, should_apply)
+        if report.written:
+            sync_places(session)
 
     if dry_run:
         async with db.read() as session:

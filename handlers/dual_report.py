@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot import audit
 from bot.context import Context
+from bot.places import unit_for_building
 from bot.policy import Action, may, scope, within
 from bot.privacy import mask_phone, normalize_phone
 from bot.replies import Reply, TextReply
@@ -190,11 +191,14 @@ async def submit(ctx: Context, data: dict[str, object]) -> Reply:
     now, openid = ctx.clock.now(), ctx.openid
 
     def save(session: Session) -> None:
-        units = session.scalars(select(OrgUnit).where(OrgUnit.active.is_(True)).order_by(OrgUnit.depth)).all()
-        # The grid whose buildings include theirs (the deepest such unit), else the community.
-        covering = [u for u in units if building in (u.buildings or [])]
-        community = next((u for u in units if u.kind in ("社区党委", "社区党总支")), None)
-        unit = covering[-1] if covering else community
+        # The grid covering their building, else the community.
+        unit_id = unit_for_building(session, building)
+        if unit_id is None:
+            unit_id = session.scalar(
+                select(OrgUnit.id)
+                .where(OrgUnit.active.is_(True), OrgUnit.kind == "社区党委")
+                .order_by(OrgUnit.id)
+            )
         session.add(
             DualReport(
                 openid=openid,
@@ -203,7 +207,7 @@ async def submit(ctx: Context, data: dict[str, object]) -> Reply:
                 workplace_org=str(data["org"]),
                 building=building,
                 door=str(data["door"]),
-                unit_id=unit.id if unit else None,
+                unit_id=unit_id,
                 created_at=now,
             )
         )

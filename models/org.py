@@ -211,3 +211,24 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(50))  # list_members, my_info, export_service_report, ...
     scope: Mapped[str | None] = mapped_column(String(500), default=None)  # unit path or member number
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Building(Base):
+    """楼栋: where residents and members live; the grid covering it (覆盖楼栋) handles its matters."""
+
+    __tablename__ = "buildings"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), default=None)
+
+
+class Door(Base):
+    """单元/门牌 within a building, as the roster and registrations spell it."""
+
+    __tablename__ = "doors"
+    __table_args__ = (UniqueConstraint("building_id", "name", name="uq_doors_building_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id"), index=True)
+    name: Mapped[str] = mapped_column(String(50))
