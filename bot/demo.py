@@ -33,6 +33,8 @@ log = logging.getLogger("partybot.demo")
 DEMO_APPID = "wxdemo0000000000"
 DEMO_SECRET = "demo-secret"
 DEMO_TOKEN = "partybot-demo"
+# Left unbound so that a newcomer can try binding (by code, or `绑定 郑国平 8009` and the secretary's 同意).
+DEMO_UNBOUND = frozenset({"YX-009", "YX-010", "YX-037"})
 
 
 def demo_keys(state: dict[str, Any] | None) -> str:
@@ -75,6 +77,8 @@ async def seed_demo(settings: Settings, now: datetime) -> bool:
 
         def bind(session: Session) -> None:
             for member_id, number in session.execute(select(Member.id, Member.number)).all():
+                if number in DEMO_UNBOUND:
+                    continue
                 session.add(
                     Binding(openid=f"o-demo-{number}", member_id=member_id, method="demo", bound_at=now)
                 )
@@ -149,7 +153,7 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
         f"  公众号服务：http://{host}:{port}/wechat   健康检查：http://{host}:{port}/healthz\n"
         f"  假微信 API：http://127.0.0.1:{fake_port}\n"
         f"在另一个终端里扮演微信用户，例如：\n"
-        f"  .venv/bin/partybot chat --openid o-any      新居民（可以试试“报到”、“绑定”）\n"
+        f"  .venv/bin/partybot chat --openid o-any      新用户：试试“报到”或“绑定 郑国平 8009”\n"
         f"  .venv/bin/partybot chat --as YX-004         王秀兰，85岁老党员，有联系人\n"
         f"  .venv/bin/partybot chat --as YX-002         林晓梅，第一网格党支部书记（成员、待审、绑定码）\n"
         f"  .venv/bin/partybot chat --as YX-007         李文博，流动党员\n"
