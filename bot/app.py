@@ -31,6 +31,7 @@ from bot.privacy import Vault
 from bot.router import Router
 from bot.services import Conversations, LateReplies, Services, Users, WaitingReplies
 from bot.settings import Settings
+from bot.voice import AmrEncoder, EspeakTTS, VoiceMaker
 from bot.webhook import Response, Webhook
 from bot.wechat import BadRequest, Forbidden
 from bot.writebehind import WriteBehind
@@ -50,6 +51,7 @@ WEBHOOK = web.AppKey("webhook", Webhook)
 GATEWAY = web.AppKey("gateway", WeChatGateway)
 WORKER = web.AppKey("late_reply_worker", LateReplyWorker)
 RUN_WORKER = web.AppKey("run_worker", bool)
+VOICE = web.AppKey("voice", VoiceMaker)
 
 
 def build_root_router(extra: Sequence[Router] = ()) -> Router:
@@ -157,6 +159,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     write_behind.start()
     stop_worker = asyncio.Event()
     worker_task = asyncio.create_task(_background(app, worker_id, stop_worker)) if app[RUN_WORKER] else None
+    voice = VoiceMaker(EspeakTTS(), AmrEncoder())
+    app[VOICE] = voice
+    voice_problem = await voice.status()
+    if voice_problem is not None:
+        log.warning("voice disabled: %s", voice_problem)
     # Everything loaded so far (jieba's dictionary alone is ~350k objects) lives as long as the process:
     # keep it out of the collector's full passes, which otherwise stall the event loop for tens of ms.
     gc.collect()
