@@ -70,7 +70,9 @@ async def test_a_long_notice_becomes_valid_amr_clips_of_at_most_55_seconds() -> 
     tools()
     maker = VoiceMaker(EspeakTTS(), AmrEncoder())
     assert await maker.status() is None
-    require("ffmpeg's AMR-NB encoder", await AmrEncoder().has_amr_encoder(), "apt-get install libavcodec-extra")
+    require(
+        "ffmpeg's AMR-NB encoder", await AmrEncoder().has_amr_encoder(), "apt-get install libavcodec-extra"
+    )
     clips = await maker.clips(NOTICE)
     assert len(clips) >= 2  # this notice runs well past a minute
     assert "".join(c.text for c in clips) == "".join(sentences(NOTICE))
