@@ -37,6 +37,8 @@ from bot.wechat import BadRequest, Forbidden
 from bot.writebehind import WriteBehind
 from models import OutboxRow
 from models.db import Database
+from scheduler.jobs import JobDeps
+from scheduler.service import Scheduler
 
 log = logging.getLogger("partybot.app")
 
@@ -157,6 +159,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         db, gateway, clock, metrics, worker_id, settings.timezone, on_waiting=waiting.add
     )
     write_behind.start()
+    scheduler: Scheduler | None = None
+    if app[RUN_WORKER]:
+        scheduler = Scheduler(JobDeps(db, settings), clock, worker_id)
+        await scheduler.start()
     stop_worker = asyncio.Event()
     worker_task = asyncio.create_task(_background(app, worker_id, stop_worker)) if app[RUN_WORKER] else None
     voice = VoiceMaker(EspeakTTS(), AmrEncoder())
@@ -184,6 +190,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         stop_worker.set()
         if worker_task is not None:
             await worker_task
+        if scheduler is not None:
+            await scheduler.stop()
         await http.close()
         await write_behind.stop()
         if redis is not None:

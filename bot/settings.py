@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     reply_budget_s: float = Field(default=4.0, gt=0, le=4.8)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
     dedupe_ttl_s: int = Field(default=600, ge=300)
+    inbound_retention_days: int = Field(default=30, ge=1)
+    waiting_reply_max_days: int = Field(default=7, ge=1)
     conversation_ttl_s: int = Field(default=1800, ge=60)
     shutdown_grace_s: float = Field(default=10.0, ge=0)
     write_behind_interval_s: float = Field(default=0.2, gt=0)

@@ -20,7 +20,7 @@ from models.org import (
     UnitKind,
     VolunteerPost,
 )
-from models.outbox import OutboxRow, OutboxStatus
+from models.outbox import Lease, OutboxRow, OutboxStatus
 from models.token import AccessToken
 from models.wechat_user import WeChatUser
 
@@ -38,6 +38,7 @@ __all__ = [
     "Door",
     "DualReport",
     "InboundLog",
+    "Lease",
     "Member",
     "OrgUnit",
     "OutboxRow",

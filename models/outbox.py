@@ -45,3 +45,13 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class Lease(Base):
+    """A named lease held by one process at a time (the scheduler's: exactly one across processes)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime]

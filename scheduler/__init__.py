@@ -1,0 +1,1 @@
+"""APScheduler wiring and the jobs. Jobs only enqueue or tidy rows; they never send anything themselves."""
