@@ -129,6 +129,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     identities = Identities(db)
     vault = Vault(settings.data_key) if settings.data_key else None
     binder = Binder(db, vault) if vault else None
+    if vault is None:
+        log.warning(
+            "PARTYBOT_DATA_KEY is not set: members cannot bind their WeChat and phones cannot be shown "
+            "(generate a key with `partybot keygen`)"
+        )
     services = Services(
         db=db,
         clock=clock,
