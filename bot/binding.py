@@ -12,9 +12,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from bot import audit
 from bot.privacy import Vault
@@ -24,6 +25,8 @@ from models.db import Database
 CODE_LIFETIME = timedelta(days=7)
 QR_LIFETIME = timedelta(days=30)  # WeChat's longest temporary QR code
 ATTEMPTS_PER_HOUR = 5
+
+Secret = TypeVar("Secret", BindingCode, QRBindingToken)
 
 
 class Outcome(StrEnum):
@@ -95,27 +98,24 @@ class Binder:
     # --- redeeming ----------------------------------------------------------------------------------
 
     async def redeem_code(self, openid: str, code: str, now: datetime) -> Bound:
-        mac = self._vault.mac("code", code)
-
-        def redeem(session: Session) -> Bound:
-            if self._limited(session, openid, now):
-                return Bound(Outcome.LIMITED)
-            if session.get(Binding, openid) is not None:
-                return Bound(Outcome.ALREADY_BOUND)
-            row = session.scalar(
-                select(BindingCode).where(
-                    BindingCode.code_mac == mac, BindingCode.used_at.is_(None), BindingCode.expires_at > now
-                )
-            )
-            if row is None:
-                session.add(BindingAttempt(openid=openid, at=now))
-                return Bound(Outcome.INVALID)
-            return self._bind(session, openid, row.member_id, "code", now, used=row)
-
-        return await self._db.run(redeem)
+        return await self._redeem(
+            openid, BindingCode, BindingCode.code_mac, self._vault.mac("code", code), "code", now
+        )
 
     async def redeem_qr(self, openid: str, token: str, now: datetime) -> Bound:
         mac = self._vault.mac("qr", token)
+        return await self._redeem(openid, QRBindingToken, QRBindingToken.token_mac, mac, "qr", now)
+
+    async def _redeem(
+        self,
+        openid: str,
+        kind: type[Secret],
+        column: InstrumentedAttribute[str],
+        mac: str,
+        method: str,
+        now: datetime,
+    ) -> Bound:
+        """A single-use secret (a code or a QR token): unused, unexpired, and within the attempt limit."""
 
         def redeem(session: Session) -> Bound:
             if self._limited(session, openid, now):
@@ -123,16 +123,12 @@ class Binder:
             if session.get(Binding, openid) is not None:
                 return Bound(Outcome.ALREADY_BOUND)
             row = session.scalar(
-                select(QRBindingToken).where(
-                    QRBindingToken.token_mac == mac,
-                    QRBindingToken.used_at.is_(None),
-                    QRBindingToken.expires_at > now,
-                )
+                select(kind).where(column == mac, kind.used_at.is_(None), kind.expires_at > now)
             )
             if row is None:
                 session.add(BindingAttempt(openid=openid, at=now))
                 return Bound(Outcome.INVALID)
-            return self._bind(session, openid, row.member_id, "qr", now, used=row)
+            return self._bind(session, openid, row.member_id, method, now, used=row)
 
         return await self._db.run(redeem)
 

@@ -93,7 +93,9 @@ async def seed(
             session.add(member)
             session.flush()
             ids[number] = member.id
-        session.get(Member, ids["YX-004"]).helper_id = ids["YX-006"]  # type: ignore[union-attr]
+        helped = session.get(Member, ids["YX-004"])
+        assert helped is not None
+        helped.helper_id = ids["YX-006"]
         for number in bind:
             session.add(Binding(openid=f"o-{number}", member_id=ids[number], method="demo", bound_at=now))
         if admin is not None:
