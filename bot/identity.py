@@ -35,9 +35,6 @@ class Identities:
     def invalidate(self, openid: str) -> None:
         self._cache.pop(openid, None)
 
-    def invalidate_all(self) -> None:
-        self._cache.clear()
-
     async def _load(self, openid: str) -> Identity:
         async with self._db.read() as session:
             binding = await session.get(Binding, openid)

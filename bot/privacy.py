@@ -16,10 +16,6 @@ from cryptography.fernet import Fernet, InvalidToken
 MOBILE = re.compile(r"1[3-9]\d{9}")
 
 
-class DataKeyMissing(Exception):
-    """Personal data needs PARTYBOT_DATA_KEY (generate one with `partybot keygen`)."""
-
-
 def new_key() -> str:
     return Fernet.generate_key().decode()
 
@@ -39,10 +35,10 @@ def normalize_phone(raw: str) -> str | None:
     return digits if MOBILE.fullmatch(digits) else None
 
 
-def mask_phone(phone: str | None) -> str:
-    """138****1234; an empty field shows as 未登记."""
+def mask_phone(phone: str | None, missing: str = "") -> str:
+    """138****1234; an empty field shows as `missing` (the caller's wording from content/)."""
     if not phone:
-        return "未登记"
+        return missing
     return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
 
 

@@ -7,7 +7,6 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
 from bot.wechat import Cipher, parse_xml, sign
@@ -66,10 +65,6 @@ def user_fields(
 class SignedRequest:
     query: dict[str, str]
     body: str
-
-    @property
-    def query_string(self) -> str:
-        return urlencode(self.query)
 
 
 def sign_request(

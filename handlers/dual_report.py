@@ -76,8 +76,10 @@ def router() -> Router:
         vault = ctx.services.vault
         lines = []
         for i, (d, _) in enumerate(rows, 1):
-            phone = mask_phone(vault.decrypt_phone(d.phone_enc) if vault else None)
-            posts = "、".join(d.volunteer_posts) or "未选岗位"
+            phone = mask_phone(
+                vault.decrypt_phone(d.phone_enc) if vault else None, ctx.text("phone_unregistered")
+            )
+            posts = "、".join(d.volunteer_posts) or ctx.text("no_posts_chosen")
             status = ctx.text(f"dual_status_{d.status}")
             lines.append(f"{i}. {d.name} {phone} {d.workplace_org} {d.building}{d.door} {status} {posts}")
         now, who, numbers = ctx.clock.now(), actor(ctx), [d.id for d, _ in rows]

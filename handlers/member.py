@@ -40,7 +40,7 @@ def router() -> Router:
         helper_text = none
         if helper is not None:
             helper_phone = vault.decrypt_phone(helper.phone_enc) if vault else None
-            helper_text = f"{helper.name} {mask_phone(helper_phone)}"
+            helper_text = f"{helper.name} {mask_phone(helper_phone, ctx.text('phone_unregistered'))}"
         address = " ".join(p for p in (member.building, member.door) if p) or none
         return TextReply(
             ctx.text(
@@ -49,11 +49,13 @@ def router() -> Router:
                 unit=path.split("/", 1)[-1] if "/" in path else path,
                 status=member.status,
                 kind=member.kind,
-                post=f"；职务：{member.post}" if member.post else "",
-                phone=phone or "未登记",
+                post=ctx.text("post_label", post=member.post) if member.post else "",
+                phone=phone or ctx.text("phone_unregistered"),
                 address=address,
                 posts="、".join(member.volunteer_posts) or none,
-                voice="开" if voice_on(member, ctx.clock.now().year) else "关",
+                voice=ctx.text(
+                    "voice_label_on" if voice_on(member, ctx.clock.now().year) else "voice_label_off"
+                ),
                 helper=helper_text,
             )
         )

@@ -217,9 +217,10 @@ async def list_members(ctx: Context, wanted: str | None, page: int) -> Reply:
         return TextReply(ctx.text("members_none", unit=name))
     pages = (total + PAGE - 1) // PAGE
     vault = ctx.services.vault
+    missing = ctx.text("phone_unregistered")
     lines = []
     for member, unit_name in rows:
-        phone = mask_phone(vault.decrypt_phone(member.phone_enc) if vault else None)
+        phone = mask_phone(vault.decrypt_phone(member.phone_enc) if vault else None, missing)
         post = f" {member.post}" if member.post else ""
         lines.append(f"{member.number} {member.name}{post} {unit_name} {phone}")
     numbers = [m.number for m, _ in rows]

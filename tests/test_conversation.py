@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.clock import FixedClock
 from bot.context import Context
 from bot.replies import Reply, TextReply
-from bot.router import Intent, Number, Regex, Router, State
+from bot.router import Intent, MenuKey, NoState, Number, Regex, Router, State
 from bot.wechat import Incoming
 from models import ConversationState
 from tests.conftest import AppFactory
@@ -129,7 +129,12 @@ def test_intent_filter_reads_the_dispatcher_intent() -> None:
     )()
     msg = Incoming(openid="o", account="gh", kind="text", create_time=1, text="帮助")
     assert Intent("help")(msg, ctx) is True and Intent("bind")(msg, ctx) is False
-    assert State()(msg, ctx) is False
+    assert State()(msg, ctx) is False and NoState()(msg, ctx) is True
+    click = Incoming(
+        openid="o", account="gh", kind="event", create_time=1, event="click", event_key="MENU_HELP"
+    )
+    assert MenuKey("MENU_HELP")(click, ctx) is True and MenuKey("MENU_BIND")(click, ctx) is False
+    assert MenuKey("MENU_HELP")(msg, ctx) is False
 
 
 async def test_a_conversation_survives_a_restart(

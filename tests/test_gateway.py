@@ -70,6 +70,8 @@ async def test_notices_mass_send_qrcode_and_menu(stack: Stack) -> None:
     )
     assert msgid > 0
     await gw.send_subscription(openid, "SUB-1", {"thing1": "党费提醒"})
+    voice = await gw.upload_media("voice", "n.amr", b"#!AMR\n" + b"\x00" * 32, "audio/amr")
+    voice_id = await gw.mass_send_voice([openid], voice.media_id, clientmsgid="bc-voice")
     mass_id = await gw.mass_send_text([openid, "o-not-following"], "群发通知", clientmsgid="bc-1")
     with pytest.raises(WeChatError) as dup:
         await gw.mass_send_text([openid], "群发通知", clientmsgid="bc-1")
@@ -79,8 +81,11 @@ async def test_notices_mass_send_qrcode_and_menu(stack: Stack) -> None:
     await gw.create_menu({"button": [{"type": "click", "name": "帮助", "key": "MENU_HELP"}]})
     assert stack.fake.menu is not None
     apis = [(s.api, s.openid) for s in stack.fake.sends if s.api != "passive"]
-    assert apis == [("template", openid), ("subscribe", openid), ("mass", openid)]
-    assert stack.sends(openid, "mass")[0].content == {"content": "群发通知", "msg_id": mass_id}
+    assert apis == [("template", openid), ("subscribe", openid), ("mass", openid), ("mass", openid)]
+    assert [s.content for s in stack.sends(openid, "mass")] == [
+        {"media_id": voice.media_id, "msg_id": voice_id},
+        {"content": "群发通知", "msg_id": mass_id},
+    ]
 
 
 @pytest.mark.parametrize(
