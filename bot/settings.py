@@ -70,6 +70,35 @@ class Settings(BaseSettings):
     # Encrypts phones and keys binding codes (bot.privacy); `partybot keygen` makes one.
     data_key: str | None = None
 
+    # Voice (bot.voice_cloud.make_tts / make_asr): speech for notices, and recognition of voice messages.
+    tts_backend: str = "espeak"  # espeak | tencent | none
+    asr_backend: str = "none"  # none | tencent
+    tencent_secret_id: str | None = None
+    tencent_secret_key: str | None = None
+    tencent_region: str = "ap-shanghai"
+    tencent_tts_voice: int = 101001  # 智瑜, a Mandarin female voice
+    tencent_api_base: str | None = None  # instead of https://<service>.tencentcloudapi.com (tests)
+
+    @field_validator("tts_backend", "asr_backend")
+    @classmethod
+    def _backend_name(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ("espeak", "tencent", "none"):
+            raise ValueError(f"must be espeak, tencent or none, not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _voice_backends(self) -> Settings:
+        if self.asr_backend == "espeak":
+            raise ValueError(f"{ENV_PREFIX}ASR_BACKEND must be none or tencent (espeak only speaks)")
+        for name, backend in (("TTS_BACKEND", self.tts_backend), ("ASR_BACKEND", self.asr_backend)):
+            if backend == "tencent" and not (self.tencent_secret_id and self.tencent_secret_key):
+                raise ValueError(
+                    f"{ENV_PREFIX}{name}=tencent needs {ENV_PREFIX}TENCENT_SECRET_ID and "
+                    f"{ENV_PREFIX}TENCENT_SECRET_KEY"
+                )
+        return self
+
     signature_max_age_s: int = Field(default=300, ge=1, le=86400)
     timezone: str = "Asia/Shanghai"
     reply_budget_s: float = Field(default=4.0, gt=0, le=4.8)

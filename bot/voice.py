@@ -27,7 +27,20 @@ _AMR_FRAME_BYTES = {0: 13, 1: 14, 2: 16, 3: 18, 4: 20, 5: 21, 6: 27, 7: 32, 8: 6
 
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])")
 _CLAUSE_END = re.compile(r"(?<=[，,、：:])")
-_CLOCK = re.compile(r"(\d{1,2})[:：](\d{2})")
+# Spoken-form rules (spoken_form applies them, then cn2an spells out the digits left).
+_DIGIT_NAMES = "零一二三四五六七八九"
+_GROUPED = re.compile(r"(?<![\d,])\d{1,3}(?:,\d{3})+(?!\d)")  # 1,000 (cn2an reads the comma as a break)
+_ISO_DATE = re.compile(r"(?<![\d.])(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?!\d|\.\d)")
+# Phone numbers: 010-12345678, 400-123-4567, 138-1234-5678; plain runs are caught by _LONG_DIGITS.
+_PHONE = re.compile(r"(?<![\d.-])(?:0\d{2,3}-\d{7,8}|[48]00-\d{3}-\d{4}|1\d{2}-\d{4}-\d{4})(?![\d.-])")
+# Seven or more digits (not an amount), or a run with a leading zero (0571, 007): read digit by digit.
+_LONG_DIGITS = re.compile(r"(?<![\d.,])(?:\d{7,}|0\d{2,})(?![\d.,]|\s*[元块万亿人户])")
+_HOTLINE = re.compile(r"(电话|热线|拨打|致电|手机|号码)([：:]?\s*)(\d{3,6})(?![\d.])")  # 拨打12345
+_RANGE = re.compile(r"(?<![\d.])(\d+(?:[:：]\d{2})?)\s*[-~～—–]+\s*(\d+(?:[:：]\d{2})?)(?![\d.])")
+_CLOCK = re.compile(r"(?<![\d.])(\d{1,2})[:：](\d{2})(?![\d.])")
+_TWO_OCLOCK = re.compile(r"(?<![\d.第])2(?=点)")  # 2点 → 两点 (but 第2点 → 第二点)
+_WRITTEN_MINUTES = re.compile(r"点0(\d)分")  # 9点05分 → 九点零五分
+_MONEY = re.compile(r"(?<![\d.])(\d+)\.(\d+)(?=\s*[元块])")  # 15.50元 → 十五点五元
 
 
 class TTSBackend(Protocol):
@@ -53,9 +66,59 @@ class VoiceUnavailable(Exception):
 
 
 def spoken_form(text: str) -> str:
-    """Numbers, dates and times as read aloud: 9:30 → 九点三十分, 2026年 → 二零二六年, 12人 → 十二人."""
-    text = _CLOCK.sub(lambda m: f"{int(m.group(1))}点{m.group(2)}分", text)
+    """Numbers, dates and times as read aloud: 9:30 → 九点三十分, 14:05 → 十四点零五分, 2026-12-25 →
+    二零二六年十二月二十五日, 15.50元 → 十五点五元, 13812345678 → 一三八一二三四五六七八, 12人 → 十二人.
+    Years (2026年) and whatever else is left go to cn2an."""
+    text = _ISO_DATE.sub(_iso_date, text)
+    text = _PHONE.sub(lambda m: "，".join(_digits(group) for group in m.group().split("-")), text)
+    text = _LONG_DIGITS.sub(lambda m: _digits(m.group()), text)
+    text = _HOTLINE.sub(lambda m: m.group(1) + m.group(2) + _digits(m.group(3)), text)
+    text = _GROUPED.sub(lambda m: m.group().replace(",", ""), text)
+    text = _RANGE.sub(_range, text)
+    text = _CLOCK.sub(_clock, text)
+    text = _TWO_OCLOCK.sub("两", text)
+    text = _WRITTEN_MINUTES.sub(r"点零\1分", text)
+    text = _MONEY.sub(_money, text)
     return str(cn2an.transform(text, "an2cn"))
+
+
+def _digits(number: str) -> str:
+    return "".join(_DIGIT_NAMES[int(d)] for d in number)
+
+
+def _cardinal(number: str | int) -> str:
+    return str(cn2an.an2cn(str(int(number))))
+
+
+def _iso_date(match: re.Match[str]) -> str:
+    year, _, month, day = match.groups()
+    if not (1 <= int(month) <= 12 and 1 <= int(day) <= 31):
+        return match.group()
+    return f"{_digits(year)}年{_cardinal(month)}月{_cardinal(day)}日"
+
+
+def _range(match: re.Match[str]) -> str:
+    """3-5人 → 3到5人 and 10:00-11:30 → 10:00到11:30; not 3-201 (a building and room, say): left to cn2an."""
+    low, high = match.groups()
+    times = _CLOCK.fullmatch(low) and _CLOCK.fullmatch(high)
+    numbers = low.isdigit() and high.isdigit() and int(low) < int(high) and len(high) <= len(low) + 1
+    return f"{low}到{high}" if times or numbers else match.group()
+
+
+def _money(match: re.Match[str]) -> str:
+    """15.50元 is said 十五点五元, 15.00元 十五元: the trailing zeros of an amount are not read."""
+    yuan, fraction = match.group(1), match.group(2).rstrip("0")
+    return f"{yuan}.{fraction}" if fraction else yuan
+
+
+def _clock(match: re.Match[str]) -> str:
+    hour, minute = int(match.group(1)), int(match.group(2))
+    if hour > 24 or minute > 59:
+        return match.group()
+    spoken = ("两" if hour == 2 else _cardinal(hour)) + "点"
+    if minute:
+        spoken += ("零" if minute < 10 else "") + _cardinal(minute) + "分"
+    return spoken
 
 
 def to_pinyin(text: str) -> str:

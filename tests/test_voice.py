@@ -62,6 +62,32 @@ def test_numbers_dates_and_times_are_read_out() -> None:
     assert pinyin.startswith("wang2 xiu4 lan2 tong2 zhi4") and "ni2n" not in pinyin
 
 
+@pytest.mark.parametrize(
+    ("written", "spoken"),
+    [
+        ("2026年12月25日上午9:00", "二零二六年十二月二十五日上午九点"),
+        ("9:30", "九点三十分"),
+        ("14:05", "十四点零五分"),
+        ("下午2:30，晚上2点，第2点", "下午两点三十分，晚上两点，第二点"),
+        ("9点05分", "九点零五分"),
+        ("10:00-11:30", "十点到十一点三十分"),
+        ("2026-12-25", "二零二六年十二月二十五日"),
+        ("2026/12/25", "二零二六年十二月二十五日"),
+        ("1998年入党", "一九九八年入党"),
+        ("15.50元", "十五点五元"),
+        ("15.00元", "十五元"),
+        ("1,000元", "一千元"),
+        ("请拨打13812345678", "请拨打一三八一二三四五六七八"),
+        ("电话010-12345678", "电话零一零，一二三四五六七八"),
+        ("热线12345", "热线一二三四五"),
+        ("3-5人", "三到五人"),
+        ("3.5", "三点五"),
+    ],
+)
+def test_dates_times_amounts_and_phone_numbers_are_read_as_people_say_them(written: str, spoken: str) -> None:
+    assert spoken_form(written) == spoken
+
+
 def test_sentences_split_at_sentence_ends() -> None:
     assert sentences("第一句。第二句！第三句？最后") == ["第一句。", "第二句！", "第三句？", "最后"]
 
