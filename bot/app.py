@@ -9,7 +9,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import aiohttp
 from aiohttp import web
@@ -20,7 +20,7 @@ from bot.binding import Binder
 from bot.clock import Clock, SystemClock
 from bot.content import Content, load_content
 from bot.dedupe import DedupeStore, MemoryDedupe, RedisDedupe
-from bot.delivery import LateReplyWorker
+from bot.delivery import DeliveryWorker, NoticeVoice
 from bot.dispatcher import Dispatcher
 from bot.gateway import DatabaseTokenStore, RedisTokenStore, TokenStore, WeChatGateway
 from bot.identity import Identities
@@ -28,10 +28,12 @@ from bot.locks import UserLocks
 from bot.metrics import Metrics
 from bot.nlp import NLP, quiet_jieba
 from bot.privacy import Vault
+from bot.ratelimit import RateLimiter
 from bot.router import Router
 from bot.services import Conversations, LateReplies, Services, Users, WaitingReplies
 from bot.settings import Settings
-from bot.voice import AmrEncoder, EspeakTTS, VoiceMaker
+from bot.voice import AmrEncoder, VoiceMaker
+from bot.voice_cloud import make_tts
 from bot.webhook import Response, Webhook
 from bot.wechat import BadRequest, Forbidden
 from bot.writebehind import WriteBehind
@@ -51,7 +53,7 @@ ROOT_ROUTER = web.AppKey("root_router", Router)
 SERVICES = web.AppKey("services", Services)
 WEBHOOK = web.AppKey("webhook", Webhook)
 GATEWAY = web.AppKey("gateway", WeChatGateway)
-WORKER = web.AppKey("late_reply_worker", LateReplyWorker)
+WORKER = web.AppKey("delivery_worker", DeliveryWorker)
 RUN_WORKER = web.AppKey("run_worker", bool)
 VOICE = web.AppKey("voice", VoiceMaker)
 
@@ -59,13 +61,14 @@ VOICE = web.AppKey("voice", VoiceMaker)
 def build_root_router(extra: Sequence[Router] = ()) -> Router:
     """The handler tree in priority order (DESIGN.md, How a message flows, step 6). `extra` routers
     (tests, plug-ins) go after cancel/help and before the fallback."""
-    from handlers import binding, dual_report, events, fallback, help, member, menu_items, staff
+    from handlers import announce, binding, dual_report, events, fallback, help, member, menu_items, staff
 
     root = Router("root")
     root.include(
         help.router(),
         dual_report.router(),
         staff.router(),
+        announce.router(),
         binding.router(),
         member.router(),
         events.router(),
@@ -124,7 +127,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     write_behind = WriteBehind(db, settings.write_behind_interval_s, metrics)
     conversations = Conversations(db, shared=redis is not None)
     await conversations.load_all(clock.now())
-    waiting = WaitingReplies(db, shared=redis is not None)
+    # Separate `partybot worker` processes (PostgreSQL) may queue next-reply rows this process never sees.
+    waiting = WaitingReplies(db, shared=redis is not None or not settings.is_sqlite)
     await waiting.load()
     identities = Identities(db)
     vault = Vault(settings.data_key) if settings.data_key else None
@@ -160,21 +164,21 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     )
     app[GATEWAY] = gateway = WeChatGateway(settings, http, tokens, clock, metrics)
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-    app[WORKER] = LateReplyWorker(
-        db, gateway, clock, metrics, worker_id, settings.timezone, on_waiting=waiting.add
-    )
-    write_behind.start()
-    scheduler: Scheduler | None = None
-    if app[RUN_WORKER]:
-        scheduler = Scheduler(JobDeps(db, settings), clock, worker_id)
-        await scheduler.start()
-    stop_worker = asyncio.Event()
-    worker_task = asyncio.create_task(_background(app, worker_id, stop_worker)) if app[RUN_WORKER] else None
-    voice = VoiceMaker(EspeakTTS(), AmrEncoder())
+    voice = VoiceMaker(make_tts(settings, http), AmrEncoder())
     app[VOICE] = voice
     voice_problem = await voice.status()
     if voice_problem is not None:
         log.warning("voice disabled: %s", voice_problem)
+    app[WORKER] = make_worker(
+        settings, db, gateway, clock, metrics, app[CONTENT], worker_id, voice, redis, on_waiting=waiting.add
+    )
+    write_behind.start()
+    scheduler: Scheduler | None = None
+    if app[RUN_WORKER]:
+        scheduler = Scheduler(JobDeps(db, settings, app[CONTENT], gateway), clock, worker_id)
+        await scheduler.start()
+    stop_worker = asyncio.Event()
+    worker_task = asyncio.create_task(_background(app, worker_id, stop_worker)) if app[RUN_WORKER] else None
     # Everything loaded so far (jieba's dictionary alone is ~350k objects) lives as long as the process:
     # keep it out of the collector's full passes, which otherwise stall the event loop for tens of ms.
     gc.collect()
@@ -202,6 +206,38 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         if redis is not None:
             await redis.aclose()
         await db.dispose()
+
+
+def make_worker(
+    settings: Settings,
+    db: Database,
+    gateway: WeChatGateway,
+    clock: Clock,
+    metrics: Metrics,
+    content: Content,
+    worker_id: str,
+    voice: VoiceMaker | None,
+    redis: Redis | None,
+    on_waiting: Callable[[str], None] | None = None,
+) -> DeliveryWorker:
+    """The delivery worker of `serve`, `demo` and `partybot worker`: rates shared through Redis if any."""
+    prefix = settings.redis_prefix
+    limiters = {
+        "custom": RateLimiter("custom", settings.rate_customer_service_per_s, redis, prefix),
+        "template": RateLimiter("template", settings.rate_template_per_s, redis, prefix),
+        "mass": RateLimiter("mass", settings.rate_mass_per_min / 60, redis, prefix),
+    }
+    return DeliveryWorker(
+        db,
+        gateway,
+        clock,
+        metrics,
+        worker_id,
+        content,
+        voice=NoticeVoice(db, gateway, voice, clock),
+        limiters=limiters,
+        on_waiting=on_waiting,
+    )
 
 
 # A late handler still running after this long belongs to a process that died (handlers finish in seconds).

@@ -185,3 +185,6 @@ _register_people(main)
 from bot.cli_import import register as _register_import  # noqa: E402
 
 _register_import(main)
+from bot.cli_outbound import register as _register_outbound  # noqa: E402
+
+_register_outbound(main)

@@ -231,11 +231,10 @@ def register(main: click.Group) -> None:
             when = parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(settings.timezone))
 
         async def run() -> str:
-            db = Database(settings.database_url)
-            try:
-                return await job.run(JobDeps(db, settings), when)
-            finally:
-                await db.dispose()
+            from bot.cli_outbound import outbound_stack
+
+            async with outbound_stack(settings) as stack:
+                return await job.run(JobDeps(stack.db, settings, stack.content, stack.gateway), when)
 
         click.echo(f"{name} as of {when.isoformat()}: {asyncio.run(run())}")
 

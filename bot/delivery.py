@@ -1,10 +1,26 @@
-"""Delivers late replies from the outbox through the gateway.
+"""The delivery worker: the one way out for everything that is not a passive reply (DESIGN.md, Outbound
+delivery).
 
-A late reply goes as a customer-service message while the user's allowance is open; otherwise (an
-unverified account, a closed window, 45015/45047) it waits and goes out with the user's next passive reply.
-Customer-service sends carry no idempotency key, so delivery is at most once: a row is marked `sending`
-(committed) before the call; a row found `sending` after its lease ran out was in flight when a worker died
-and becomes `in-doubt`, never resent automatically (DESIGN.md, Outbound delivery).
+Rows of the outbox (late answers, one row per recipient per notice, relay requests to helpers, voice that
+follows a text) are claimed with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several `partybot
+worker` processes share the work), given the best channel open to that recipient, sent under a per-API
+rate, and their result recorded:
+
+1. a customer-service message inside the user's allowance (text, then a voice-mode member's clips, no more
+   than the allowance has left);
+2. a template or subscription notice, where the account has one configured (notices only);
+3. for an announcement, a mass send (群发) to an openid list, within the monthly per-user cap, with a
+   `clientmsgid` (safe to retry);
+4. otherwise the row waits and goes out at the top of the member's next passive reply;
+5. a member not bound to WeChat (and, after PARTYBOT_RELAY_AFTER_H, an elderly member still waiting) is
+   relayed: their helper is asked to pass the notice on (bot.notices.find_helper).
+
+Customer-service and template sends carry no idempotency key, so they are at most once: a row is marked
+`sending` (committed) just before its call; one found `sending` after its lease ran out was in flight when a
+worker died and becomes `in-doubt` (shown in 公告状态 and `partybot outbox`, resent only by an operator).
+Mass-send rows found so are retried with the same clientmsgid, which WeChat drops as a duplicate.
+43004/45015/45047 close that channel for that user and the row falls through; -1, timeouts, 5xx back off;
+45009 waits until 00:05 Beijing time.
 """
 
 from __future__ import annotations
@@ -12,9 +28,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select, update
@@ -22,8 +39,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
+from bot.content import Content
 from bot.gateway import (
     Capability,
+    InvalidMessageType,
     NotFollowing,
     OutsideReplyWindow,
     ReplyCountExceeded,
@@ -31,27 +50,141 @@ from bot.gateway import (
     WeChatGateway,
 )
 from bot.metrics import Metrics
+from bot.notices import Channel, find_helper, mass_sends_this_month
+from bot.ratelimit import RateLimiter
 from bot.replies import ImageReply, Reply, TextReply, VoiceReply, reply_from_json
+from bot.settings import AccountKind
+from bot.voice import VoiceMaker, VoiceUnavailable
 from bot.window import Window
-from models import OutboxRow, OutboxStatus, WeChatUser
-from models.db import Database
+from models import Member, Notice, NoticeClip, OutboxRow, OutboxStatus, WeChatUser
+from models.db import Database, dialect_insert
 
 log = logging.getLogger(__name__)
 
-SENDING = "sending"
-NEXT_REPLY = "next_reply"
-CUSTOMER_SERVICE = "customer_service"
+SENDING = OutboxStatus.SENDING.value
+KINDS = ("late_reply", "notice", "relay", "voice")
+# WeChat keeps temporary media 3 days; clips older than this are uploaded again before use.
+MEDIA_FRESH = timedelta(days=2, hours=12)
+# Mass sends: WeChat wants at least 2 openids per call and takes at most 10 000.
+MASS_MIN, MASS_MAX = 2, 10_000
+# Mass candidates wait this long for the rest of their notice, so one call covers the audience.
+MASS_GATHER = timedelta(seconds=30)
+# Voice follows a next-reply text once the member's message has been recorded (write-behind).
+VOICE_FOLLOW_DELAY = timedelta(seconds=2)
+MASS_REFUSALS = (45028, 45065)  # no quota / duplicate clientmsgid (already sent)
 
 
-@dataclass(frozen=True, slots=True)
-class Claimed:
+@dataclass(slots=True)
+class Job:
+    """A claimed row with what choosing its channel needs."""
+
     id: int
-    openid: str
-    reply: Reply
+    kind: str
+    openid: str | None
+    member_id: int | None
+    notice_id: int | None
+    notice_kind: str | None
+    text: str
+    reply: Reply | None
+    wants_voice: bool
     attempts: int
+    closed: set[str]
+    window: Window
+    payload: dict[str, Any]
+    channel: Channel | None = None
 
 
-class LateReplyWorker:
+@dataclass(slots=True)
+class Outcome:
+    status: OutboxStatus
+    channel: Channel
+    error: str | None = None
+    msgid: str | None = None
+    used: int = 0  # customer-service sends used from the allowance
+    close: str | None = None  # a channel WeChat refused for this user
+    retry_at: datetime | None = None
+    voice_sent: int = 0
+    voice_follow: bool = False  # the voice goes with a later customer-service window
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class NoticeVoice:
+    """A notice read aloud: clips made once (stored, so they can be uploaded again after WeChat's 3 days)
+    and uploaded as temporary media when needed."""
+
+    def __init__(self, db: Database, gateway: WeChatGateway, maker: VoiceMaker | None, clock: Clock) -> None:
+        self._db, self._gateway, self._maker, self._clock = db, gateway, maker, clock
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._media: dict[int, tuple[datetime, list[str]]] = {}
+
+    async def media_ids(self, notice_id: int, text: str) -> list[str]:
+        """Uploaded media ids of the notice's clips, in order; [] when voice is unavailable."""
+        now = self._clock.now()
+        cached = self._media.get(notice_id)
+        if cached is not None and now - cached[0] < MEDIA_FRESH:
+            return cached[1]
+        lock = self._locks.setdefault(notice_id, asyncio.Lock())
+        async with lock:
+            cached = self._media.get(notice_id)
+            if cached is not None and now - cached[0] < MEDIA_FRESH:
+                return cached[1]
+            try:
+                ids = await self._ensure(notice_id, text, now)
+            except (VoiceUnavailable, WeChatError) as exc:
+                log.warning("notice %s goes without voice: %s", notice_id, exc)
+                ids = []
+            oldest = now if ids else now - MEDIA_FRESH + timedelta(minutes=5)
+            self._media[notice_id] = (oldest, ids)
+            return ids
+
+    async def _clips(self, notice_id: int) -> list[NoticeClip]:
+        async with self._db.read() as session:
+            return list(
+                (
+                    await session.scalars(
+                        select(NoticeClip).where(NoticeClip.notice_id == notice_id).order_by(NoticeClip.seq)
+                    )
+                ).all()
+            )
+
+    async def _ensure(self, notice_id: int, text: str, now: datetime) -> list[str]:
+        clips = await self._clips(notice_id)
+        if not clips:
+            if self._maker is None or await self._maker.status() is not None:
+                return []
+            made = await self._maker.clips(text)
+            rows = [
+                {"notice_id": notice_id, "seq": i, "audio": c.data, "seconds": c.seconds}
+                for i, c in enumerate(made)
+            ]
+
+            def store(session: Session) -> None:
+                if rows:
+                    statement = dialect_insert(session)(NoticeClip).values(rows)
+                    session.execute(statement.on_conflict_do_nothing(index_elements=["notice_id", "seq"]))
+
+            await self._db.run(store)
+            clips = await self._clips(notice_id)
+        ids = []
+        for clip in clips:
+            if clip.media_id and clip.uploaded_at and now - clip.uploaded_at < MEDIA_FRESH:
+                ids.append(clip.media_id)
+                continue
+            ids.append(await self.upload(clip.id, clip.audio, now))
+        return ids
+
+    async def upload(self, clip_id: int, audio: bytes, now: datetime) -> str:
+        media = await self._gateway.upload_media("voice", f"notice-{clip_id}.amr", audio, "audio/amr")
+        statement = (
+            update(NoticeClip)
+            .where(NoticeClip.id == clip_id)
+            .values(media_id=media.media_id, uploaded_at=now)
+        )
+        await self._db.run(lambda session: session.execute(statement))
+        return media.media_id
+
+
+class DeliveryWorker:
     def __init__(
         self,
         db: Database,
@@ -59,14 +192,29 @@ class LateReplyWorker:
         clock: Clock,
         metrics: Metrics,
         worker_id: str,
-        timezone: str,
+        content: Content,
+        *,
+        voice: NoticeVoice | None = None,
+        limiters: dict[str, RateLimiter] | None = None,
         lease_s: float = 60.0,
-        batch: int = 50,
         on_waiting: Callable[[str], None] | None = None,
     ) -> None:
-        self._on_waiting = on_waiting
+        settings = gateway.settings
         self._db, self._gateway, self._clock, self._metrics = db, gateway, clock, metrics
-        self._id, self._tz, self._lease, self._batch = worker_id, ZoneInfo(timezone), lease_s, batch
+        self._id, self._content, self._voice, self._lease = worker_id, content, voice, lease_s
+        self._settings = settings
+        self._tz = ZoneInfo(settings.timezone)
+        self._batch, self._concurrency = settings.delivery_batch, settings.delivery_concurrency
+        self._on_waiting = on_waiting
+        self._limiters = limiters or {
+            "custom": RateLimiter("custom", settings.rate_customer_service_per_s),
+            "template": RateLimiter("template", settings.rate_template_per_s),
+            "mass": RateLimiter("mass", settings.rate_mass_per_min / 60),
+        }
+
+    @property
+    def worker_id(self) -> str:
+        return self._id
 
     async def run_forever(self, stop: asyncio.Event, interval_s: float = 0.5) -> None:
         while not stop.is_set():
@@ -75,7 +223,7 @@ class LateReplyWorker:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("late-reply delivery failed; will retry")
+                log.exception("delivery failed; will retry")
                 done = 0
             if done == 0:
                 with contextlib.suppress(TimeoutError):
@@ -83,12 +231,23 @@ class LateReplyWorker:
         await self.release()
 
     async def run_once(self) -> int:
-        """Mark abandoned sends in doubt, then claim and deliver what is due. Returns rows handled."""
-        await self._mark_in_doubt()
-        claimed = await self._claim()
-        for row in claimed:
-            await self._deliver(row)
-        return len(claimed)
+        """Settle abandoned sends, then claim and deliver what is due. Returns rows handled."""
+        await self._settle_abandoned()
+        jobs = await self._claim()
+        if jobs:
+            await self._deliver(jobs)
+        mass = await self._mass_step()
+        return len(jobs) + mass
+
+    async def drain(self, max_rounds: int = 10_000) -> int:
+        """Run until nothing is due (tests, `partybot outbox --resend`, the benchmark)."""
+        total = 0
+        for _ in range(max_rounds):
+            done = await self.run_once()
+            total += done
+            if done == 0:
+                break
+        return total
 
     async def release(self) -> None:
         """Graceful shutdown: give back claimed rows that were not started."""
@@ -99,171 +258,653 @@ class LateReplyWorker:
         )
         await self._db.run(lambda session: session.execute(statement))
 
-    async def _mark_in_doubt(self) -> None:
+    # --- claiming ------------------------------------------------------------------------------
+
+    async def _settle_abandoned(self) -> None:
         now = self._clock.now()
-        statement = (
-            update(OutboxRow)
-            .where(OutboxRow.status == SENDING, OutboxRow.lease_until < now)
-            .values(
-                status=OutboxStatus.IN_DOUBT.value,
-                last_error="worker stopped during the API call",
-                updated_at=now,
-            )
-        )
-        await self._db.run(lambda session: session.execute(statement))
+        abandoned = and_(OutboxRow.status == SENDING, OutboxRow.lease_until < now)
 
-    async def _claim(self) -> list[Claimed]:
-        now = self._clock.now()
-        due = and_(
-            OutboxRow.kind == "late_reply",
-            OutboxRow.status == OutboxStatus.QUEUED.value,
-            or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now),
-            or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now),
-        )
-
-        def claim(session: Session) -> list[Claimed]:
-            query = select(OutboxRow).where(due).order_by(OutboxRow.id).limit(self._batch)
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            claimed: list[Claimed] = []
-            for row in session.scalars(query).all():
-                # Committed before the call: a crash from here on leaves the row in doubt, not resent.
-                row.status, row.lease_owner = SENDING, self._id
-                row.lease_until = now + timedelta(seconds=self._lease)
-                row.attempts += 1
-                row.updated_at = now
-                claimed.append(
-                    Claimed(row.id, row.openid, reply_from_json(row.payload["reply"]), row.attempts)
-                )
-            return claimed
-
-        return await self._db.run(claim)
-
-    async def _window_open(self, openid: str) -> bool:
-        async with self._db.read() as session:
-            user = await session.get(WeChatUser, openid)
-        if user is None:
-            return False
-        return Window(user.window_kind, user.window_expires_at, user.window_left).is_open(self._clock.now())
-
-    async def _send(self, row: Claimed) -> None:
-        reply = row.reply
-        if isinstance(reply, TextReply):
-            await self._gateway.send_text(row.openid, reply.text)
-        elif isinstance(reply, VoiceReply):
-            await self._gateway.send_voice(row.openid, reply.media_id)
-        elif isinstance(reply, ImageReply):
-            await self._gateway.send_image(row.openid, reply.media_id)
-
-    async def _deliver(self, row: Claimed) -> None:
-        if not self._gateway.can(Capability.CUSTOMER_SERVICE) or not await self._window_open(row.openid):
-            await self._finish(row, OutboxStatus.WAITING_NEXT_REPLY, NEXT_REPLY)
-            return
-        try:
-            await self._send(row)
-        except (OutsideReplyWindow, ReplyCountExceeded) as exc:
-            # WeChat disagrees with our window model: the channel is closed for this user; fall through.
-            await self._finish(
-                row, OutboxStatus.WAITING_NEXT_REPLY, NEXT_REPLY, error=str(exc), close_window=True
-            )
-        except NotFollowing as exc:
-            await self._finish(row, OutboxStatus.FAILED, CUSTOMER_SERVICE, error=str(exc))
-        except WeChatError as exc:
-            if exc.retryable:
-                await self._retry(row, exc)
-            else:
-                await self._finish(row, OutboxStatus.FAILED, CUSTOMER_SERVICE, error=str(exc))
-        else:
-            await self._finish(row, OutboxStatus.SENT, CUSTOMER_SERVICE, used_one=True)
-
-    async def _finish(
-        self,
-        row: Claimed,
-        status: OutboxStatus,
-        channel: str,
-        *,
-        error: str | None = None,
-        used_one: bool = False,
-        close_window: bool = False,
-    ) -> None:
-        now = self._clock.now()
-        self._metrics.delivery_results.labels(channel, status.value).inc()
-        if status is OutboxStatus.WAITING_NEXT_REPLY and self._on_waiting is not None:
-            self._on_waiting(row.openid)
-
-        def write(session: Session) -> None:
+        def settle(session: Session) -> None:
+            # A mass send carries its clientmsgid: send again, WeChat drops the duplicate.
             session.execute(
                 update(OutboxRow)
-                .where(OutboxRow.id == row.id)
+                .where(abandoned, OutboxRow.channel == Channel.MASS_SEND.value)
+                .values(status=OutboxStatus.QUEUED.value, lease_owner=None, lease_until=None, updated_at=now)
+            )
+            session.execute(
+                update(OutboxRow)
+                .where(abandoned)
                 .values(
-                    status=status.value,
-                    channel=channel,
-                    last_error=error,
+                    status=OutboxStatus.IN_DOUBT.value,
+                    last_error="worker stopped during the API call",
                     lease_owner=None,
                     lease_until=None,
                     updated_at=now,
                 )
             )
-            if used_one:
-                session.execute(
-                    update(WeChatUser)
-                    .where(WeChatUser.openid == row.openid, WeChatUser.window_left > 0)
-                    .values(window_left=WeChatUser.window_left - 1)
+
+        await self._db.run(settle)
+
+    async def _claim(self) -> list[Job]:
+        now = self._clock.now()
+        due = and_(
+            OutboxRow.kind.in_(KINDS),
+            OutboxRow.status == OutboxStatus.QUEUED.value,
+            or_(OutboxRow.channel.is_(None), OutboxRow.channel != Channel.MASS_SEND.value),
+            or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now),
+            or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now),
+        )
+        lease_until = now + timedelta(seconds=self._lease)
+
+        def claim(session: Session) -> list[Job]:
+            query = select(OutboxRow).where(due).order_by(OutboxRow.id).limit(self._batch)
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = list(session.scalars(query).all())
+            if not rows:
+                return []
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_([r.id for r in rows]))
+                .values(lease_owner=self._id, lease_until=lease_until)
+            )
+            openids = {r.openid for r in rows if r.openid}
+            users = {
+                u.openid: u
+                for u in session.scalars(select(WeChatUser).where(WeChatUser.openid.in_(openids))).all()
+            }
+            notice_ids = {r.notice_id for r in rows if r.notice_id is not None}
+            notices = {
+                n.id: (n.kind, n.text)
+                for n in session.execute(
+                    select(Notice.id, Notice.kind, Notice.text).where(Notice.id.in_(notice_ids))
+                ).all()
+            }
+            jobs = []
+            for r in rows:
+                user = users.get(r.openid or "")
+                window = (
+                    Window(user.window_kind, user.window_expires_at, user.window_left) if user else Window()
                 )
-            if close_window:
+                notice_kind, notice_text = notices.get(r.notice_id or -1, (None, ""))
+                reply = reply_from_json(r.payload["reply"]) if "reply" in r.payload else None
+                text = str(r.payload.get("text") or notice_text)
+                if isinstance(reply, TextReply):
+                    text = reply.text
+                jobs.append(
+                    Job(
+                        r.id,
+                        r.kind,
+                        r.openid,
+                        r.member_id,
+                        r.notice_id,
+                        notice_kind,
+                        text,
+                        reply,
+                        r.wants_voice,
+                        r.attempts,
+                        set(r.closed_channels or ()),
+                        window,
+                        dict(r.payload),
+                    )
+                )
+            return jobs
+
+        return await self._db.run(claim)
+
+    # --- choosing a channel --------------------------------------------------------------------
+
+    def _template_ready(self) -> bool:
+        return bool(self._settings.notice_template_id) and self._gateway.can(Capability.TEMPLATE)
+
+    def _subscription_ready(self) -> bool:
+        return bool(self._settings.notice_subscription_id) and self._gateway.can(
+            Capability.SUBSCRIPTION_NOTICE
+        )
+
+    def choose(self, job: Job, now: datetime) -> Channel:
+        closed = job.closed
+        if job.openid is None:
+            return Channel.RELAY
+        if (
+            self._gateway.can(Capability.CUSTOMER_SERVICE)
+            and Channel.CUSTOMER_SERVICE.value not in closed
+            and job.window.is_open(now)
+        ):
+            return Channel.CUSTOMER_SERVICE
+        if job.kind in ("late_reply", "voice"):
+            return Channel.NEXT_REPLY
+        if self._template_ready() and Channel.TEMPLATE.value not in closed:
+            return Channel.TEMPLATE
+        if self._subscription_ready() and Channel.SUBSCRIPTION.value not in closed:
+            return Channel.SUBSCRIPTION
+        if (
+            job.kind == "notice"
+            and job.notice_kind == "announcement"
+            and self._gateway.can(Capability.MASS_SEND)
+            and Channel.MASS_SEND.value not in closed
+        ):
+            return Channel.MASS_SEND
+        return Channel.NEXT_REPLY
+
+    def _month_start(self, now: datetime) -> datetime:
+        local = now.astimezone(self._tz)
+        return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+    def _day_start(self, now: datetime) -> datetime:
+        return now.astimezone(self._tz).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    async def _mass_allowed(self, jobs: list[Job], now: datetime) -> set[int]:
+        """Which mass candidates the caps allow: per user a month (service account), one a day for the
+        account (subscription account)."""
+        if not jobs:
+            return set()
+        if self._gateway.account is AccountKind.SUBSCRIPTION:
+            day = self._day_start(now)
+            async with self._db.read() as session:
+                today = await session.scalar(
+                    select(OutboxRow.id)
+                    .where(
+                        OutboxRow.channel == Channel.MASS_SEND.value,
+                        OutboxRow.mass_batch.is_not(None),
+                        OutboxRow.updated_at >= day,
+                    )
+                    .limit(1)
+                )
+            if today is not None:
+                return set()
+            return {j.id for j in jobs}
+        cap = self._settings.mass_per_user_month
+        openids = [j.openid for j in jobs if j.openid]
+        month = self._month_start(now)
+        used = await self._db.run(lambda session: mass_sends_this_month(session, openids, month))
+        return {j.id for j in jobs if used.get(j.openid or "", 0) < cap}
+
+    # --- delivering ----------------------------------------------------------------------------
+
+    async def _deliver(self, jobs: list[Job]) -> None:
+        now = self._clock.now()
+        for job in jobs:
+            job.channel = self.choose(job, now)
+        mass = [j for j in jobs if j.channel is Channel.MASS_SEND]
+        allowed = await self._mass_allowed(mass, now)
+        for job in mass:
+            if job.id not in allowed:
+                job.channel = Channel.NEXT_REPLY
+        local = [j for j in jobs if j.channel in (Channel.NEXT_REPLY, Channel.RELAY, Channel.MASS_SEND)]
+        if local:
+            await self._settle_locally(local, now)
+        remote = [
+            j for j in jobs if j.channel in (Channel.CUSTOMER_SERVICE, Channel.TEMPLATE, Channel.SUBSCRIPTION)
+        ]
+        for start in range(0, len(remote), self._concurrency):
+            await self._wave(remote[start : start + self._concurrency])
+
+    async def _settle_locally(self, jobs: list[Job], now: datetime) -> None:
+        """Channels that need no API call now: wait for the next reply, relay, gather for a mass send."""
+        relay_text = self._content.text
+
+        def write(session: Session) -> list[tuple[str, str]]:
+            results: list[tuple[str, str]] = []
+            for job in jobs:
+                if job.channel is Channel.MASS_SEND:
+                    session.execute(
+                        update(OutboxRow)
+                        .where(OutboxRow.id == job.id)
+                        .values(
+                            channel=Channel.MASS_SEND.value,
+                            lease_owner=None,
+                            lease_until=None,
+                            next_attempt_at=now + MASS_GATHER,
+                            updated_at=now,
+                        )
+                    )
+                    results.append((Channel.MASS_SEND.value, "gathered"))
+                elif job.channel is Channel.RELAY:
+                    status = relay(session, job.id, relay_text, now)
+                    results.append((Channel.RELAY.value, status.value))
+                else:
+                    session.execute(
+                        update(OutboxRow)
+                        .where(OutboxRow.id == job.id)
+                        .values(
+                            status=OutboxStatus.WAITING_NEXT_REPLY.value,
+                            channel=Channel.NEXT_REPLY.value,
+                            lease_owner=None,
+                            lease_until=None,
+                            updated_at=now,
+                        )
+                    )
+                    results.append((Channel.NEXT_REPLY.value, OutboxStatus.WAITING_NEXT_REPLY.value))
+            return results
+
+        for channel, status in await self._db.run(write):
+            self._metrics.delivery_results.labels(channel, status).inc()
+        if self._on_waiting is not None:
+            for job in jobs:
+                if job.channel is Channel.NEXT_REPLY and job.openid:
+                    self._on_waiting(job.openid)
+
+    async def _wave(self, jobs: list[Job]) -> None:
+        """Up to `delivery_concurrency` calls at once. Each row is marked `sending` (committed) only once its
+        rate slot is granted, right before the calls: in doubt after a crash = calls in flight."""
+        for job in jobs:
+            await self._limiters[
+                "custom" if job.channel is Channel.CUSTOMER_SERVICE else "template"
+            ].acquire()
+        now = self._clock.now()
+        lease_until = now + timedelta(seconds=self._lease)
+
+        def mark(session: Session) -> None:
+            for channel in {j.channel for j in jobs}:
+                assert channel is not None
                 session.execute(
-                    update(WeChatUser).where(WeChatUser.openid == row.openid).values(window_left=0)
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_([j.id for j in jobs if j.channel is channel]))
+                    .values(
+                        status=SENDING,
+                        channel=channel.value,
+                        attempts=OutboxRow.attempts + 1,
+                        lease_owner=self._id,
+                        lease_until=lease_until,
+                        updated_at=now,
+                    )
                 )
 
-        await self._db.run(write)
+        await self._db.run(mark)
+        outcomes = await asyncio.gather(*(self._call(job) for job in jobs))
+        await self._record(list(zip(jobs, outcomes, strict=True)))
 
-    def _backoff(self, row: Claimed, exc: WeChatError) -> datetime:
+    async def _call(self, job: Job) -> Outcome:
+        assert job.channel is not None and job.openid is not None
+        try:
+            if job.channel is Channel.CUSTOMER_SERVICE:
+                return await self._customer_service(job)
+            if job.channel is Channel.TEMPLATE:
+                msgid = await self._gateway.send_template(
+                    job.openid, str(self._settings.notice_template_id), self._notice_fields(job)
+                )
+                return Outcome(OutboxStatus.SENT, job.channel, msgid=str(msgid), voice_follow=job.wants_voice)
+            await self._gateway.send_subscription(
+                job.openid, str(self._settings.notice_subscription_id), self._notice_fields(job)
+            )
+            return Outcome(OutboxStatus.SENT, job.channel, voice_follow=job.wants_voice)
+        except (OutsideReplyWindow, ReplyCountExceeded, NotFollowing) as exc:
+            # WeChat disagrees with our model of this user: that channel is closed; fall through.
+            return Outcome(OutboxStatus.QUEUED, job.channel, error=str(exc), close=job.channel.value)
+        except WeChatError as exc:
+            if exc.retryable:
+                return Outcome(
+                    OutboxStatus.QUEUED,
+                    job.channel,
+                    error=str(exc),
+                    retry_at=self._backoff(job.attempts, exc),
+                )
+            if job.channel is not Channel.CUSTOMER_SERVICE or job.kind != "late_reply":
+                # A refused notice (43101 refused subscription, bad template, ...): try the next channel.
+                return Outcome(OutboxStatus.QUEUED, job.channel, error=str(exc), close=job.channel.value)
+            return Outcome(OutboxStatus.FAILED, job.channel, error=str(exc))
+
+    async def _customer_service(self, job: Job) -> Outcome:
+        assert job.openid is not None
+        outcome = Outcome(OutboxStatus.SENT, Channel.CUSTOMER_SERVICE)
+        reply = job.reply
+        if job.kind != "voice":
+            if isinstance(reply, VoiceReply):
+                await self._gateway.send_voice(job.openid, reply.media_id)
+            elif isinstance(reply, ImageReply):
+                await self._gateway.send_image(job.openid, reply.media_id)
+            else:
+                await self._gateway.send_text(job.openid, job.text)
+            outcome.used = 1
+        if job.wants_voice and job.notice_id is not None and self._voice is not None:
+            left = job.window.left - outcome.used
+            media = await self._voice.media_ids(job.notice_id, job.text) if left > 0 else []
+            for media_id in media[:left]:
+                try:
+                    await self._gateway.send_voice(job.openid, media_id)
+                except (InvalidMessageType, OutsideReplyWindow, ReplyCountExceeded) as exc:
+                    log.info("voice clip not sent to row %s: %s", job.id, exc)
+                    break
+                except WeChatError as exc:
+                    log.warning("voice clip not sent to row %s: %s", job.id, exc)
+                    break
+                outcome.used += 1
+                outcome.voice_sent += 1
+            if job.kind == "voice" and outcome.voice_sent == 0:
+                outcome.status = OutboxStatus.FAILED
+                outcome.error = "语音未能发出（语音不可用或客服消息额度已用完）"
+        return outcome
+
+    def _notice_fields(self, job: Job) -> dict[str, str]:
+        names = [n.strip() for n in self._settings.notice_template_fields.split(",") if n.strip()]
+        title = job.text.split("】", 1)[-1].strip().replace("\n", " ")
+        title = title if len(title) <= 20 else title[:19] + "…"
+        source = job.text[1 : job.text.index("】")] if job.text.startswith("【") and "】" in job.text else ""
+        when = self._clock.now().astimezone(self._tz).strftime("%Y年%m月%d日 %H:%M")
+        values = [title, when, (source or self._content.community_name)[:20]]
+        return dict(zip(names, values, strict=False))
+
+    def _backoff(self, attempts: int, exc: WeChatError) -> datetime:
         now = self._clock.now()
         if exc.errcode == 45009:
             # The daily quota resets at midnight Beijing time.
             local = now.astimezone(self._tz)
             return (local + timedelta(days=1)).replace(hour=0, minute=5, second=0, microsecond=0)
-        return now + timedelta(seconds=min(5 * 2 ** (row.attempts - 1), 600))
+        return now + timedelta(seconds=min(5 * 2 ** max(attempts, 0), 600))
 
-    async def _retry(self, row: Claimed, exc: WeChatError) -> None:
+    async def _record(self, results: list[tuple[Job, Outcome]]) -> None:
         now = self._clock.now()
-        self._metrics.delivery_results.labels(CUSTOMER_SERVICE, "retry").inc()
-        statement = (
-            update(OutboxRow)
-            .where(OutboxRow.id == row.id)
-            .values(
-                status=OutboxStatus.QUEUED.value,
-                next_attempt_at=self._backoff(row, exc),
-                last_error=str(exc),
-                lease_owner=None,
-                lease_until=None,
-                updated_at=now,
+
+        def write(session: Session) -> None:
+            for job, outcome in results:
+                values: dict[str, Any] = {
+                    "status": outcome.status.value,
+                    "channel": outcome.channel.value,
+                    "last_error": outcome.error,
+                    "lease_owner": None,
+                    "lease_until": None,
+                    "updated_at": now,
+                }
+                if outcome.msgid is not None:
+                    values["wechat_msgid"] = outcome.msgid
+                if outcome.voice_sent:
+                    values["voice_clips_sent"] = OutboxRow.voice_clips_sent + outcome.voice_sent
+                if outcome.status is OutboxStatus.QUEUED:
+                    values["channel"] = None
+                    values["next_attempt_at"] = outcome.retry_at or now
+                    if outcome.close is not None:
+                        values["closed_channels"] = sorted({*job.closed, outcome.close})
+                session.execute(update(OutboxRow).where(OutboxRow.id == job.id).values(**values))
+                if outcome.used and job.openid:
+                    session.execute(
+                        update(WeChatUser)
+                        .where(WeChatUser.openid == job.openid, WeChatUser.window_left > 0)
+                        .values(window_left=WeChatUser.window_left - outcome.used)
+                    )
+                if outcome.close == Channel.CUSTOMER_SERVICE.value and job.openid:
+                    session.execute(
+                        update(WeChatUser).where(WeChatUser.openid == job.openid).values(window_left=0)
+                    )
+                if outcome.voice_follow:
+                    follow_voice(session, job.id, now, waiting=True)
+
+        await self._db.run(write)
+        for _, outcome in results:
+            label = "retry" if outcome.status is OutboxStatus.QUEUED else outcome.status.value
+            self._metrics.delivery_results.labels(outcome.channel.value, label).inc()
+
+    # --- mass sends ----------------------------------------------------------------------------
+
+    async def _mass_step(self) -> int:
+        """Send gathered mass-send rows, one call per notice (up to 10 000 openids), once the notice has
+        no rows left to route or its first row has waited MASS_GATHER."""
+        now = self._clock.now()
+
+        def pick(session: Session) -> tuple[int, str, str, list[tuple[int, str]]] | None:
+            gathered = (
+                select(OutboxRow.notice_id)
+                .where(
+                    OutboxRow.channel == Channel.MASS_SEND.value,
+                    OutboxRow.status == OutboxStatus.QUEUED.value,
+                    or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now),
+                )
+                .distinct()
             )
-        )
-        await self._db.run(lambda session: session.execute(statement))
+            for notice_id in session.scalars(gathered).all():
+                unrouted = session.scalar(
+                    select(OutboxRow.id)
+                    .where(
+                        OutboxRow.notice_id == notice_id,
+                        OutboxRow.status == OutboxStatus.QUEUED.value,
+                        OutboxRow.channel.is_(None),
+                    )
+                    .limit(1)
+                )
+                query = (
+                    select(OutboxRow)
+                    .where(
+                        OutboxRow.notice_id == notice_id,
+                        OutboxRow.channel == Channel.MASS_SEND.value,
+                        OutboxRow.status == OutboxStatus.QUEUED.value,
+                        or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now),
+                    )
+                    .order_by(OutboxRow.id)
+                    .limit(MASS_MAX)
+                )
+                if session.get_bind().dialect.name == "postgresql":
+                    query = query.with_for_update(skip_locked=True)
+                rows = list(session.scalars(query).all())
+                if not rows:
+                    continue
+                retrying = [r for r in rows if r.mass_batch]
+                if retrying:
+                    batch = str(retrying[0].mass_batch)
+                    rows = [r for r in rows if r.mass_batch == batch]
+                elif unrouted is not None and all(
+                    r.next_attempt_at is not None and r.next_attempt_at > now for r in rows
+                ):
+                    continue  # the notice is still being routed: wait for the rest
+                else:
+                    batch = f"pb{notice_id}-{rows[0].id}-{len(rows)}"
+                text = session.scalar(select(Notice.text).where(Notice.id == notice_id)) or ""
+                for r in rows:
+                    r.status, r.mass_batch, r.lease_owner = SENDING, batch, self._id
+                    r.lease_until = now + timedelta(seconds=self._lease)
+                    r.attempts += 1
+                    r.updated_at = now
+                return int(notice_id or 0), batch, text, [(r.id, str(r.openid)) for r in rows]
+            return None
+
+        picked = await self._db.run(pick)
+        if picked is None:
+            return 0
+        notice_id, batch, text, rows = picked
+        ids = [row_id for row_id, _ in rows]
+        if len(rows) < MASS_MIN:
+            await self._mass_fall_through(ids, "群发至少需要2人")
+            return len(rows)
+        await self._limiters["mass"].acquire()
+        try:
+            msgid: str | None = str(await self._gateway.mass_send_text([o for _, o in rows], text, batch))
+        except WeChatError as exc:
+            if exc.errcode == 45065:
+                msgid = None  # this clientmsgid was sent before (a retry after a crash): done
+            elif exc.retryable:
+                retry = self._backoff(2, exc)
+                statement = (
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_(ids))
+                    .values(
+                        status=OutboxStatus.QUEUED.value,
+                        next_attempt_at=retry,
+                        last_error=str(exc),
+                        lease_owner=None,
+                        lease_until=None,
+                        updated_at=now,
+                    )
+                )
+                await self._db.run(lambda session: session.execute(statement))
+                self._metrics.delivery_results.labels(Channel.MASS_SEND.value, "retry").inc()
+                return len(rows)
+            else:
+                await self._mass_fall_through(ids, str(exc))
+                return len(rows)
+        voice_ids = await self._voice_wanted(ids)
+
+        def done(session: Session) -> None:
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(ids))
+                .values(
+                    status=OutboxStatus.SENT.value,
+                    wechat_msgid=msgid,
+                    last_error=None,
+                    lease_owner=None,
+                    lease_until=None,
+                    updated_at=self._clock.now(),
+                )
+            )
+            for row_id in voice_ids:
+                follow_voice(session, row_id, now, waiting=True)
+
+        await self._db.run(done)
+        self._metrics.delivery_results.labels(Channel.MASS_SEND.value, OutboxStatus.SENT.value).inc(len(ids))
+        log.info("mass send for notice %s: %d recipients, msg_id %s", notice_id, len(ids), msgid)
+        return len(rows)
+
+    async def _voice_wanted(self, ids: Sequence[int]) -> list[int]:
+        async with self._db.read() as session:
+            return list(
+                (
+                    await session.scalars(
+                        select(OutboxRow.id).where(
+                            OutboxRow.id.in_(list(ids)), OutboxRow.wants_voice.is_(True)
+                        )
+                    )
+                ).all()
+            )
+
+    async def _mass_fall_through(self, ids: list[int], error: str) -> None:
+        now = self._clock.now()
+
+        def write(session: Session) -> None:
+            for row in session.scalars(select(OutboxRow).where(OutboxRow.id.in_(ids))).all():
+                row.closed_channels = sorted({*(row.closed_channels or ()), Channel.MASS_SEND.value})
+                row.status, row.channel, row.mass_batch = OutboxStatus.QUEUED.value, None, None
+                row.next_attempt_at, row.lease_owner, row.lease_until = now, None, None
+                row.last_error, row.updated_at = error, now
+
+        await self._db.run(write)
 
 
-async def waiting_replies(session: AsyncSession, openid: str) -> list[tuple[int, str]]:
-    """Late text replies waiting for this user's next message (id, text), oldest first."""
+def follow_voice(session: Session, row_id: int, now: datetime, *, waiting: bool) -> None:
+    """The clips of a notice whose text went by a channel that cannot carry audio: a `voice` row that goes
+    as customer-service messages once the member's next message opens the window."""
+    row = session.get(OutboxRow, row_id)
+    if row is None or not row.wants_voice or row.notice_id is None:
+        return
+    statement = dialect_insert(session)(OutboxRow).values(
+        idempotency_key=f"voice:{row_id}",
+        openid=row.openid,
+        kind="voice",
+        member_id=row.member_id,
+        notice_id=row.notice_id,
+        wants_voice=True,
+        status=(OutboxStatus.WAITING_NEXT_REPLY if waiting else OutboxStatus.QUEUED).value,
+        channel=Channel.NEXT_REPLY.value if waiting else None,
+        next_attempt_at=None if waiting else now + VOICE_FOLLOW_DELAY,
+        payload={},
+        closed_channels=[],
+        attempts=0,
+        voice_clips_sent=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.execute(statement.on_conflict_do_nothing(index_elements=["idempotency_key"]))
+
+
+def relay(session: Session, row_id: int, text: Callable[..., str], now: datetime) -> OutboxStatus:
+    """Ask the member's helper to pass a notice on: a `relay` row to the helper; the notice row becomes
+    `relayed` (or `failed` when nobody bound to WeChat can relay)."""
+    row = session.get(OutboxRow, row_id)
+    if row is None or row.member_id is None or row.notice_id is None:
+        return OutboxStatus.FAILED
+    member = session.get(Member, row.member_id)
+    notice = session.get(Notice, row.notice_id)
+    helper = find_helper(session, member) if member is not None else None
+    row.lease_owner = row.lease_until = None
+    row.updated_at = now
+    if member is None or notice is None or helper is None:
+        row.status, row.channel = OutboxStatus.FAILED.value, Channel.RELAY.value
+        row.last_error = "无人转告：未绑定微信，也没有已绑定微信的联系人、组长或书记"
+        return OutboxStatus.FAILED
+    body = notice.text.split("】", 1)[-1].strip()
+    statement = dialect_insert(session)(OutboxRow).values(
+        idempotency_key=f"relay:{row_id}",
+        openid=helper.openid,
+        kind="relay",
+        member_id=helper.member_id,
+        notice_id=row.notice_id,
+        wants_voice=False,
+        status=OutboxStatus.QUEUED.value,
+        payload={"text": text("relay_request", name=member.name, text=body), "for_row": row_id},
+        closed_channels=[],
+        attempts=0,
+        voice_clips_sent=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.execute(statement.on_conflict_do_nothing(index_elements=["idempotency_key"]))
+    row.status, row.channel, row.relay_member_id = (
+        OutboxStatus.RELAYED.value,
+        Channel.RELAY.value,
+        helper.member_id,
+    )
+    row.last_error = None
+    return OutboxStatus.RELAYED
+
+
+# --- the next passive reply ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    id: int
+    kind: str  # late_reply, notice, relay
+    text: str
+
+
+async def waiting_for(session: AsyncSession, openid: str) -> tuple[list[Waiting], list[int]]:
+    """What waits for this user's next message: texts (oldest first) and voice rows to send once the
+    message has opened the customer-service window."""
     rows = (
-        await session.scalars(
-            select(OutboxRow)
+        await session.execute(
+            select(OutboxRow.id, OutboxRow.kind, OutboxRow.payload, Notice.text)
+            .outerjoin(Notice, Notice.id == OutboxRow.notice_id)
             .where(OutboxRow.openid == openid, OutboxRow.status == OutboxStatus.WAITING_NEXT_REPLY.value)
             .order_by(OutboxRow.id)
         )
     ).all()
-    waiting = []
-    for row in rows:
-        reply = reply_from_json(row.payload["reply"])
-        if isinstance(reply, TextReply):
-            waiting.append((row.id, reply.text))
-    return waiting
+    texts: list[Waiting] = []
+    voice: list[int] = []
+    for row_id, kind, payload, notice_text in rows:
+        if kind == "voice":
+            voice.append(row_id)
+        elif kind == "late_reply":
+            reply = reply_from_json(payload["reply"])
+            if isinstance(reply, TextReply):
+                texts.append(Waiting(row_id, kind, reply.text))
+        else:
+            texts.append(Waiting(row_id, kind, str(payload.get("text") or notice_text or "")))
+    return texts, voice
 
 
-async def mark_sent_with_reply(db: Database, ids: list[int], now: datetime) -> None:
-    statement = (
-        update(OutboxRow)
-        .where(OutboxRow.id.in_(ids), OutboxRow.status == OutboxStatus.WAITING_NEXT_REPLY.value)
-        .values(status=OutboxStatus.SENT.value, channel=NEXT_REPLY, updated_at=now)
-    )
-    await db.run(lambda session: session.execute(statement))
+async def mark_sent_with_reply(
+    db: Database, ids: list[int], voice_ids: list[int], now: datetime, *, voice_follows: bool
+) -> None:
+    """Rows put in front of a passive reply are sent; a voice-mode member's clips follow as customer-service
+    messages (the message they just sent opened the window) where the account has that API."""
+
+    def write(session: Session) -> None:
+        if ids:
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(ids), OutboxRow.status == OutboxStatus.WAITING_NEXT_REPLY.value)
+                .values(status=OutboxStatus.SENT.value, channel=Channel.NEXT_REPLY.value, updated_at=now)
+            )
+            for row_id in ids if voice_follows else ():
+                follow_voice(session, row_id, now, waiting=False)
+        if voice_ids:
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(voice_ids), OutboxRow.status == OutboxStatus.WAITING_NEXT_REPLY.value)
+                .values(
+                    status=OutboxStatus.QUEUED.value,
+                    channel=None,
+                    next_attempt_at=now + VOICE_FOLLOW_DELAY,
+                    updated_at=now,
+                )
+            )
+
+    await db.run(write)

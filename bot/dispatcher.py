@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from bot.content import Content
 from bot.context import Context
-from bot.delivery import mark_sent_with_reply, waiting_replies
+from bot.delivery import Waiting, mark_sent_with_reply, waiting_for
+from bot.gateway import Capability, allowed
 from bot.nlp import NLP
 from bot.replies import Reply, TextReply
 from bot.router import Router
@@ -65,10 +66,11 @@ class Dispatcher:
         async with services.locks.hold(msg.openid):
             now = services.clock.now()
             conversation = await services.conversations.load(msg.openid, now)
-            waiting: list[tuple[int, str]] = []
+            waiting: list[Waiting] = []
+            voice: list[int] = []
             if self._replyable(msg) and services.waiting.may_have(msg.openid):
                 async with services.db.read() as session:
-                    waiting = await waiting_replies(session, msg.openid)
+                    waiting, voice = await waiting_for(session, msg.openid)
             ctx = Context(
                 identity=await services.identities.lookup(msg.openid),
                 conversation=conversation,
@@ -94,8 +96,8 @@ class Dispatcher:
                 return Answer(TextReply(self.content.text("handler_error")), route.name, msg.text)
             if ctx.conversation.changed:
                 await services.conversations.save(msg.openid, ctx.conversation, services.clock.now())
-            if waiting and not ctx.forget_user:
-                reply = await self._with_waiting(msg.openid, reply, waiting)
+            if (waiting or voice) and not ctx.forget_user:
+                reply = await self._with_waiting(msg.openid, reply, waiting, voice)
             return Answer(reply, route.name, msg.text, ctx.forget_user)
 
     @staticmethod
@@ -104,23 +106,49 @@ class Dispatcher:
         return not msg.is_event or msg.event in ("click", "subscribe", "scan")
 
     async def _with_waiting(
-        self, openid: str, reply: Reply | None, waiting: list[tuple[int, str]]
+        self, openid: str, reply: Reply | None, waiting: list[Waiting], voice: list[int]
     ) -> Reply | None:
-        """Put late answers that could not be pushed (no customer-service API, or the window closed) in
-        front of this reply, as many as fit in one passive text reply (~2048 bytes, WECHAT.md Sizes)."""
+        """Put what could not be pushed (no customer-service API, the window closed) in front of this reply:
+        late answers, then notices, as many as fit in one passive text reply (~2048 bytes, WECHAT.md
+        Sizes). A voice-mode member's clips follow as customer-service messages (this message opened the
+        window)."""
         if reply is not None and not isinstance(reply, TextReply):
-            return reply  # a voice or image reply cannot carry text; they wait for the next one
-        tail = reply.text if reply is not None else ""
-        parts, ids = [self.content.text("waiting_prefix")], []
-        for row_id, text in waiting:
-            candidate = "\n".join([*parts, text]) + ("\n\n" + tail if tail else "")
-            if len(candidate.encode()) > PASSIVE_TEXT_LIMIT:
+            waiting = []  # a voice or image reply cannot carry text; the texts wait for the next one
+        tail = reply.text if isinstance(reply, TextReply) else ""
+        late = [w for w in waiting if w.kind == "late_reply"]
+        notes = [w for w in waiting if w.kind != "late_reply"]
+        chosen: list[Waiting] = []
+
+        def render(items: list[Waiting]) -> str:
+            sections = []
+            answers = [w.text for w in items if w.kind == "late_reply"]
+            if answers:
+                sections.append("\n".join([self.content.text("waiting_prefix"), *answers]))
+            news = [w.text for w in items if w.kind != "late_reply"]
+            if news:
+                head = self.content.text("notices_waiting_prefix", count=len(news))
+                numbered = news if len(news) == 1 else [f"{i}. {t}" for i, t in enumerate(news, 1)]
+                sections.append("\n".join([head, *numbered]))
+            if tail:
+                sections.append(tail)
+            return "\n\n".join(sections)
+
+        for item in [*late, *notes]:
+            if len(render([*chosen, item]).encode()) > PASSIVE_TEXT_LIMIT:
                 break
-            parts.append(text)
-            ids.append(row_id)
-        if not ids:
+            chosen.append(item)
+        if not chosen and not voice:
             return reply
-        await mark_sent_with_reply(self.services.db, ids, self.services.clock.now())
-        if len(ids) == len(waiting):
+        voice_follows = allowed(self.settings.wechat_account, Capability.CUSTOMER_SERVICE)
+        await mark_sent_with_reply(
+            self.services.db,
+            [w.id for w in chosen],
+            voice if voice_follows else [],
+            self.services.clock.now(),
+            voice_follows=voice_follows,
+        )
+        if len(chosen) == len(waiting):
             self.services.waiting.discard(openid)
-        return TextReply("\n".join(parts) + ("\n\n" + tail if tail else ""))
+        if not chosen:
+            return reply
+        return TextReply(render(chosen))

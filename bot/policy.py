@@ -43,6 +43,7 @@ class Action(StrEnum):
     REGISTER_DUAL_REPORT = "register_dual_report"
     CHOOSE_POSTS = "choose_posts"
     BIND = "bind"
+    BROADCAST = "broadcast"
 
 
 # Which roles may take each action; actions on other people's data are further limited by `scope`.
@@ -56,6 +57,8 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.REVIEW_DUAL_REPORTS: frozenset({Role.SECRETARY, Role.ADMIN}),
     Action.REGISTER_DUAL_REPORT: frozenset({Role.RESIDENT}),
     Action.BIND: frozenset({Role.RESIDENT, Role.GRID_WORKER}),
+    # 公告: a secretary to their subtree, a group leader to their group, an admin to everyone.
+    Action.BROADCAST: frozenset({Role.SECRETARY, Role.GROUP_LEADER, Role.ADMIN}),
 }
 
 

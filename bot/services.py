@@ -105,7 +105,7 @@ class WaitingReplies:
                 .where(OutboxRow.status == OutboxStatus.WAITING_NEXT_REPLY.value)
                 .distinct()
             )
-            self._openids = set(found.all())
+            self._openids = {openid for openid in found.all() if openid}
 
     def may_have(self, openid: str) -> bool:
         return self._shared or openid in self._openids

@@ -99,6 +99,23 @@ class Settings(BaseSettings):
                 )
         return self
 
+    # Outbound delivery (DESIGN.md, Outbound delivery). Rates are per API, shared by every worker through
+    # Redis when it is configured.
+    rate_customer_service_per_s: float = Field(default=200.0, gt=0)
+    rate_template_per_s: float = Field(default=50.0, gt=0)
+    rate_mass_per_min: int = Field(default=60, ge=1, le=60)
+    delivery_concurrency: int = Field(default=20, ge=1, le=200)
+    delivery_batch: int = Field(default=200, ge=1, le=5000)
+    # A template (service account) or subscription notice (订阅通知) configured in the account's back office:
+    # its id and the field names that carry the title, the time and the sender.
+    notice_template_id: str | None = None
+    notice_template_fields: str = "thing1,time2,thing3"
+    notice_subscription_id: str | None = None
+    # Mass sends reach each user at most this many times a month on a service account (WeChat: 4).
+    mass_per_user_month: int = Field(default=4, ge=0, le=4)
+    # An elderly or unbound member not reached within this many hours: their helper is asked to relay.
+    relay_after_h: float = Field(default=24.0, ge=0)
+
     signature_max_age_s: int = Field(default=300, ge=1, le=86400)
     timezone: str = "Asia/Shanghai"
     reply_budget_s: float = Field(default=4.0, gt=0, le=4.8)

@@ -14,6 +14,7 @@ from bot.replies import Reply, TextReply
 from bot.router import Event, Intent, Regex, Role, Router, State
 from bot.wechat import Incoming
 from models import Member, OrgUnit
+from models.org import voice_on
 
 SPOKEN_DIGITS = str.maketrans("零〇一二三四五六七八九幺两", "0012345678912")
 CODE = re.compile(r"(?:绑定\s*)?([0-9零〇一二三四五六七八九幺两]{6})")
@@ -121,10 +122,3 @@ async def welcome(ctx: Context, member_id: int | None) -> str:
         extra=extra + "\n" if extra else "",
         privacy=ctx.text("privacy_notice"),
     )
-
-
-def voice_on(member: Member, this_year: int) -> bool:
-    """Voice pushes: the member's own choice, else the roster's, else by age (70 or more: DOMAIN.md)."""
-    if member.voice_mode is not None:
-        return member.voice_mode
-    return member.birth_year is not None and this_year - member.birth_year >= 70

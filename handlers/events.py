@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot import notices
 from bot.context import Context
 from bot.replies import Reply, TextReply
 from bot.router import Event, Router
@@ -29,6 +30,30 @@ def router() -> Router:
     async def unsubscribe(msg: Incoming, ctx: Context) -> Reply | None:
         await ctx.services.users.unsubscribed(msg.openid, ctx.clock.now())
         ctx.forget_user = True
+        return None
+
+    @r.event(Event("templatesendjobfinish"))
+    async def template_finished(msg: Incoming, ctx: Context) -> Reply | None:
+        if msg.msg_id is not None:
+            await notices.template_finished(
+                ctx.db, str(msg.msg_id), msg.fields.get("Status") or "", ctx.clock.now()
+            )
+        return None
+
+    @r.event(Event("masssendjobfinish"))
+    async def mass_finished(msg: Incoming, ctx: Context) -> Reply | None:
+        if msg.msg_id is not None:
+            counts = {
+                name: int(msg.fields.get(field) or 0)
+                for name, field in (
+                    ("total", "TotalCount"),
+                    ("filtered", "FilterCount"),
+                    ("sent", "SentCount"),
+                    ("errors", "ErrorCount"),
+                )
+                if (msg.fields.get(field) or "").isdigit()
+            }
+            await notices.mass_finished(ctx.db, str(msg.msg_id), counts, ctx.clock.now())
         return None
 
     return r

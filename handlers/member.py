@@ -11,8 +11,8 @@ from bot.privacy import mask_phone
 from bot.replies import Reply, TextReply
 from bot.router import Intent, Regex, Router
 from bot.wechat import Incoming
-from handlers.binding import voice_on
 from models import Member, OrgUnit
+from models.org import voice_on
 
 
 def router() -> Router:

@@ -3,6 +3,7 @@
 from models.base import Base
 from models.conversation import ConversationState
 from models.inbound import InboundLog
+from models.notice import Notice, NoticeClip
 from models.org import (
     Admin,
     AuditEntry,
@@ -40,6 +41,8 @@ __all__ = [
     "InboundLog",
     "Lease",
     "Member",
+    "Notice",
+    "NoticeClip",
     "OrgUnit",
     "OutboxRow",
     "OutboxStatus",

@@ -29,6 +29,15 @@ async def upgrade(url: str, revision: str = "head") -> None:
         await engine.dispose()
 
 
+async def downgrade(url: str, revision: str) -> None:
+    engine = engine_for_migrations(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
+    finally:
+        await engine.dispose()
+
+
 async def current_revision(url: str) -> str | None:
     engine = engine_for_migrations(url)
     try:

@@ -74,6 +74,13 @@ class Member(Base):
     updated_at: Mapped[datetime]
 
 
+def voice_on(member: Member, this_year: int) -> bool:
+    """Voice pushes: the member's own choice, else the roster's, else by age (70 or more: DOMAIN.md)."""
+    if member.voice_mode is not None:
+        return member.voice_mode
+    return member.birth_year is not None and this_year - member.birth_year >= 70
+
+
 class Staff(Base):
     """Community staff who are not (necessarily) members: 网格员."""
 

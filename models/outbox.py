@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -20,6 +20,8 @@ class OutboxStatus(StrEnum):
     RELAYED = "relayed"
     FAILED = "failed"
     IN_DOUBT = "in-doubt"
+    # Claimed by a worker, API call in flight (committed before the call: at most once).
+    SENDING = "sending"
     # The late handler finished without anything to say.
     NO_ANSWER = "no-answer"
 
@@ -32,8 +34,21 @@ class OutboxRow(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
-    openid: Mapped[str] = mapped_column(String(64), index=True)
+    # None: a member not bound to WeChat (reached only through their helper).
+    openid: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    # late_reply (an answer past the budget), notice (one recipient of a Notice), relay (a helper asked
+    # to pass a notice on), voice (a notice's clips, following the text when the window opens).
     kind: Mapped[str] = mapped_column(String(32))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), default=None, index=True)
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"), default=None, index=True)
+    wants_voice: Mapped[bool] = mapped_column(default=False)
+    voice_clips_sent: Mapped[int] = mapped_column(default=0)
+    # Mass sends: the clientmsgid of the batch this row went out in (safe to retry with the same id).
+    mass_batch: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    # Channels that refused this recipient (43004/45015/45047/...): the next attempt falls through.
+    closed_channels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    relay_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), default=None)
+    relay_confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
     channel: Mapped[str | None] = mapped_column(String(32), default=None)
     status: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -85,9 +85,13 @@ async def test_when_wechat_says_the_window_is_closed_it_falls_through(make_stack
     await answer_late(stack, gate, "o-45015")
     await services(stack.client).write_behind.flush()
     stack.fake.faults.append(Fault("/cgi-bin/message/custom/send", 45015, 1))
+    await stack.worker.run_once()  # the channel is closed for this user: queued again, to fall through
+    (row,) = await rows(stack)
+    assert row.status == "queued" and row.closed_channels == ["customer_service"]
     await stack.worker.run_once()
     (row,) = await rows(stack)
     assert row.status == "waiting-next-reply" and row.last_error is not None and "45015" in row.last_error
+    assert len(stack.fake.sends) == 0
 
 
 async def test_busy_is_retried_with_backoff_and_delivered_once(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.cli import main
 from bot.clock import FixedClock
+from bot.content import load_content
 from models import BindingAttempt, ConversationState, InboundLog, OutboxRow
 from models.db import Database
 from scheduler.jobs import JobDeps, job_named
@@ -74,8 +75,8 @@ async def old_and_new_rows(db: Database, clock: FixedClock) -> None:
 async def test_exactly_one_of_two_processes_runs_the_jobs(make_settings: Any, clock: FixedClock) -> None:
     settings = make_settings()
     db_a, db_b = Database(settings.database_url), Database(settings.database_url)
-    first = Scheduler(JobDeps(db_a, settings), clock, "process-a", lease_ttl_s=60)
-    second = Scheduler(JobDeps(db_b, settings), clock, "process-b", lease_ttl_s=60)
+    first = Scheduler(JobDeps(db_a, settings, load_content()), clock, "process-a", lease_ttl_s=60)
+    second = Scheduler(JobDeps(db_b, settings, load_content()), clock, "process-b", lease_ttl_s=60)
     try:
         await old_and_new_rows(db_a, clock)
         assert await first.renew() is True
@@ -102,7 +103,9 @@ async def test_exactly_one_of_two_processes_runs_the_jobs(make_settings: Any, cl
 async def test_two_started_schedulers_elect_one(make_settings: Any, clock: FixedClock) -> None:
     settings = make_settings()
     dbs = [Database(settings.database_url) for _ in range(2)]
-    schedulers = [Scheduler(JobDeps(db, settings), clock, f"p{i}") for i, db in enumerate(dbs)]
+    schedulers = [
+        Scheduler(JobDeps(db, settings, load_content()), clock, f"p{i}") for i, db in enumerate(dbs)
+    ]
     try:
         await asyncio.gather(*(s.start() for s in schedulers))
         assert sorted(s.lease.held for s in schedulers) == [False, True]
@@ -118,7 +121,7 @@ async def test_jobs_keep_data_only_as_long_as_it_serves(make_settings: Any, cloc
     db = Database(settings.database_url)
     try:
         await old_and_new_rows(db, clock)
-        deps = JobDeps(db, settings)
+        deps = JobDeps(db, settings, load_content())
         summary = await job_named("housekeeping").run(deps, clock.now())
         assert summary == "conversations 1, binding_attempts 1, binding_codes 0, inbound_log 1"
         assert (await count(db, BindingAttempt), await count(db, InboundLog)) == (1, 1)

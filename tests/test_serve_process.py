@@ -32,7 +32,8 @@ async def _wait_healthy(session: aiohttp.ClientSession, url: str, proc: asyncio.
     # Waiting for a real process to listen: bounded polling, the only wall-clock wait in the suite.
     for _ in range(300):
         if proc.returncode is not None:
-            raise AssertionError(f"serve exited with {proc.returncode}")
+            err = await proc.stderr.read() if proc.stderr is not None else b""
+            raise AssertionError(f"serve exited with {proc.returncode}: {err.decode()[-3000:]}")
         try:
             async with session.get(url) as resp:
                 if resp.status == 200:
@@ -87,7 +88,8 @@ async def test_serve_migrates_an_empty_database_answers_and_stops_cleanly(
     db = Database(url.replace("sqlite:///", "sqlite+aiosqlite:///"))
     try:
         async with db.read() as s:
-            assert await s.scalar(select(func.count()).select_from(InboundLog)) == 1
+            logged = await s.scalar(select(func.count()).select_from(InboundLog))
+            assert logged == 1, stderr.decode()[-4000:]
     finally:
         await db.dispose()
 

@@ -1,0 +1,450 @@
+"""Notices to many people: who is in an audience, the preview a secretary confirms, one outbox row per
+recipient, helpers who relay, and what became of each notice (公告状态).
+
+Delivery itself is bot.delivery's; this module only writes rows (idempotent keys, one transaction)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, aliased
+
+from bot.policy import within
+from models import Binding, Member, Notice, OrgUnit, OutboxRow, OutboxStatus
+from models.db import Database, dialect_insert
+from models.org import voice_on
+
+
+class Channel(StrEnum):
+    CUSTOMER_SERVICE = "customer_service"
+    TEMPLATE = "template"
+    SUBSCRIPTION = "subscription"
+    MASS_SEND = "mass_send"
+    NEXT_REPLY = "next_reply"
+    RELAY = "relay"
+
+
+class AudienceKind(StrEnum):
+    ALL = "all"
+    IN_SERVICE = "in_service"  # 在职
+    ELDERLY = "elderly"  # voice mode (70+ or chosen)
+    MOBILE = "mobile"  # 流动
+
+
+AUDIENCE_KINDS: dict[AudienceKind, str] = {
+    AudienceKind.ALL: "全体党员",
+    AudienceKind.IN_SERVICE: "在职党员",
+    AudienceKind.ELDERLY: "老年党员（语音）",
+    AudienceKind.MOBILE: "流动党员",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    unit_path: str  # "" = the whole deployment (an admin)
+    kind: AudienceKind = AudienceKind.ALL
+
+    def label(self, unit_name: str) -> str:
+        return unit_name if self.kind is AudienceKind.ALL else f"{unit_name}的{AUDIENCE_KINDS[self.kind]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    member_id: int
+    name: str
+    openid: str | None
+    voice: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    audience: Audience
+    label: str
+    recipients: list[Recipient]
+
+    @property
+    def total(self) -> int:
+        return len(self.recipients)
+
+    @property
+    def unbound(self) -> int:
+        return sum(1 for r in self.recipients if r.openid is None)
+
+    @property
+    def voice(self) -> int:
+        return sum(1 for r in self.recipients if r.voice and r.openid is not None)
+
+
+def _kind_matches(member: Member, kind: AudienceKind, year: int) -> bool:
+    if kind is AudienceKind.ALL:
+        return True
+    if kind is AudienceKind.IN_SERVICE:
+        return member.kind == "在职"
+    if kind is AudienceKind.MOBILE:
+        return member.kind == "流动" or bool(member.mobile_destination)
+    return voice_on(member, year)
+
+
+async def unit_name(session: AsyncSession, path: str) -> str:
+    if not path:
+        return "全部组织"
+    name = await session.scalar(select(OrgUnit.name).where(OrgUnit.path == path))
+    return name or path.rsplit("/", 1)[-1]
+
+
+async def preview(db: Database, audience: Audience, now: datetime) -> Preview:
+    """Who an announcement would reach: active members of the unit's subtree (and the kind asked for),
+    with their openid when bound and whether they get voice."""
+    async with db.read() as session:
+        rows = (
+            await session.execute(
+                select(Member, OrgUnit.path, Binding.openid)
+                .join(OrgUnit, Member.unit_id == OrgUnit.id)
+                .outerjoin(Binding, Binding.member_id == Member.id)
+                .where(Member.active.is_(True))
+                .order_by(Member.id)
+            )
+        ).all()
+        name = await unit_name(session, audience.unit_path)
+    year = now.year
+    recipients = [
+        Recipient(member.id, member.name, openid, voice_on(member, year))
+        for member, path, openid in rows
+        if within(path, audience.unit_path) and _kind_matches(member, audience.kind, year)
+    ]
+    return Preview(audience, audience.label(name), recipients)
+
+
+async def child_units(db: Database, scope_path: str, limit: int = 20) -> list[tuple[str, str]]:
+    """(path, name) of the units below `scope_path`, two levels deep: the audiences one may pick by number."""
+    async with db.read() as session:
+        rows = (
+            await session.execute(
+                select(OrgUnit.path, OrgUnit.name, OrgUnit.depth)
+                .where(OrgUnit.active.is_(True))
+                .order_by(OrgUnit.depth, OrgUnit.id)
+            )
+        ).all()
+    base = scope_path.count("/") + 1 if scope_path else 0
+    found = [
+        (path, name)
+        for path, name, _ in rows
+        if path != scope_path
+        and within(path, scope_path)
+        and (path.count("/") + 1) - base <= 2
+        and (scope_path or path.count("/") <= 2)
+    ]
+    return found[:limit]
+
+
+def notice_key(notice_id: int, member_id: int) -> str:
+    return f"notice:{notice_id}:member:{member_id}"
+
+
+async def enqueue_announcement(
+    db: Database,
+    now: datetime,
+    *,
+    text: str,
+    audience: Audience,
+    label: str,
+    author: str,
+    author_openid: str | None,
+    recipients: Sequence[Recipient],
+) -> int:
+    """Store the notice and one queued outbox row per recipient, in one transaction. Returns its id."""
+
+    def write(session: Session) -> int:
+        notice = Notice(
+            kind="announcement",
+            text=text,
+            author=author,
+            author_openid=author_openid,
+            unit_path=audience.unit_path,
+            audience=audience.kind.value,
+            audience_label=label,
+            recipients=len(recipients),
+            mass_reports={},
+            created_at=now,
+        )
+        session.add(notice)
+        session.flush()
+        _add_rows(session, notice.id, recipients, now)
+        return notice.id
+
+    return await db.run(write)
+
+
+def _add_rows(session: Session, notice_id: int, recipients: Sequence[Recipient], now: datetime) -> None:
+    values: list[dict[str, object]] = [
+        {
+            "idempotency_key": notice_key(notice_id, r.member_id),
+            "openid": r.openid,
+            "kind": "notice",
+            "member_id": r.member_id,
+            "notice_id": notice_id,
+            "wants_voice": r.voice,
+            "status": OutboxStatus.QUEUED.value,
+            "payload": {},
+            "closed_channels": [],
+            "attempts": 0,
+            "voice_clips_sent": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for r in recipients
+    ]
+    insert = dialect_insert(session)
+    for start in range(0, len(values), 1000):
+        statement = insert(OutboxRow).values(values[start : start + 1000])
+        session.execute(statement.on_conflict_do_nothing(index_elements=["idempotency_key"]))
+
+
+async def notify_members(
+    db: Database, now: datetime, *, key: str, text: str, member_ids: Sequence[int], author: str = "system"
+) -> int:
+    """A system notice (a voice message waits, a request changed, ...) to some members, once per `key`:
+    calling again with the same key adds nothing. Returns the notice id."""
+
+    def write(session: Session) -> int:
+        existing = session.scalar(select(Notice.id).where(Notice.kind == "system", Notice.author == key))
+        if existing is not None:
+            return int(existing)
+        rows = session.execute(
+            select(Member, Binding.openid)
+            .outerjoin(Binding, Binding.member_id == Member.id)
+            .where(Member.id.in_(member_ids), Member.active.is_(True))
+        ).all()
+        recipients = [Recipient(m.id, m.name, openid, voice_on(m, now.year)) for m, openid in rows]
+        notice = Notice(
+            kind="system",
+            text=text,
+            author=key,
+            unit_path="",
+            audience="all",
+            audience_label="",
+            recipients=len(recipients),
+            mass_reports={},
+            created_at=now,
+        )
+        session.add(notice)
+        session.flush()
+        _add_rows(session, notice.id, recipients, now)
+        return notice.id
+
+    return await db.run(write)
+
+
+# --- helpers who relay ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Helper:
+    member_id: int
+    name: str
+    openid: str
+
+
+def find_helper(session: Session, member: Member) -> Helper | None:
+    """Who passes a notice on to a member WeChat cannot reach: their own helper (帮扶人), else their group
+    leader (组长), else a secretary of the nearest unit above them — whoever is bound to WeChat."""
+    candidates: list[int] = []
+    if member.helper_id is not None:
+        candidates.append(member.helper_id)
+    unit = session.get(OrgUnit, member.unit_id)
+    while unit is not None:
+        posts = ("组长",) if unit.kind == "楼栋党小组" else ("书记", "副书记")
+        found = session.scalars(
+            select(Member.id)
+            .where(Member.unit_id == unit.id, Member.post.in_(posts), Member.active.is_(True))
+            .order_by(Member.post, Member.id)
+        ).all()
+        candidates.extend(found)
+        unit = session.get(OrgUnit, unit.parent_id) if unit.parent_id is not None else None
+    for candidate in candidates:
+        if candidate == member.id:
+            continue
+        row = session.execute(
+            select(Member.name, Binding.openid)
+            .join(Binding, Binding.member_id == Member.id)
+            .where(Member.id == candidate, Member.active.is_(True))
+        ).first()
+        if row is not None:
+            return Helper(candidate, row[0], row[1])
+    return None
+
+
+async def confirm_relay(db: Database, helper_member_id: int, name: str, now: datetime) -> int:
+    """`已转告 王秀兰`: the helper says they passed the notices on. Returns how many were confirmed."""
+
+    def write(session: Session) -> int:
+        ids = session.scalars(
+            select(OutboxRow.id)
+            .join(Member, Member.id == OutboxRow.member_id)
+            .where(
+                OutboxRow.relay_member_id == helper_member_id,
+                OutboxRow.status == OutboxStatus.RELAYED.value,
+                OutboxRow.relay_confirmed_at.is_(None),
+                Member.name == name,
+            )
+        ).all()
+        if ids:
+            session.execute(
+                update(OutboxRow).where(OutboxRow.id.in_(ids)).values(relay_confirmed_at=now, updated_at=now)
+            )
+        return len(ids)
+
+    return await db.run(write)
+
+
+# --- what became of a notice -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class NoticeReport:
+    notice: Notice
+    by_channel: Counter[str] = field(default_factory=Counter)
+    waiting: int = 0
+    relayed: list[tuple[str, str, bool]] = field(default_factory=list)  # (member, helper, confirmed)
+    failed: Counter[str] = field(default_factory=Counter)  # reason -> count
+    in_doubt: int = 0
+    pending: int = 0  # queued or being sent
+
+    @property
+    def sent(self) -> int:
+        return sum(self.by_channel.values())
+
+
+async def recent_notices(
+    db: Database, scope_path: str | None, author_openid: str | None, n: int = 3
+) -> list[int]:
+    """The latest announcements the asker may see: their own, or any in their scope."""
+    async with db.read() as session:
+        query = select(Notice.id, Notice.unit_path, Notice.author_openid).where(Notice.kind == "announcement")
+        rows = (await session.execute(query.order_by(Notice.id.desc()).limit(200))).all()
+    found = [
+        notice_id
+        for notice_id, path, author in rows
+        if (author_openid is not None and author == author_openid)
+        or (scope_path is not None and within(path, scope_path))
+    ]
+    return found[:n]
+
+
+async def report(db: Database, notice_id: int) -> NoticeReport | None:
+    helper = aliased(Member)
+    async with db.read() as session:
+        notice = await session.get(Notice, notice_id)
+        if notice is None:
+            return None
+        rows = (
+            await session.execute(
+                select(
+                    OutboxRow.status,
+                    OutboxRow.channel,
+                    OutboxRow.last_error,
+                    OutboxRow.relay_confirmed_at,
+                    Member.name,
+                    helper.name,
+                )
+                .outerjoin(Member, Member.id == OutboxRow.member_id)
+                .outerjoin(helper, helper.id == OutboxRow.relay_member_id)
+                .where(OutboxRow.notice_id == notice_id, OutboxRow.kind == "notice")
+                .order_by(OutboxRow.id)
+            )
+        ).all()
+    result = NoticeReport(notice)
+    for status, channel, error, confirmed, name, helper_name in rows:
+        if status == OutboxStatus.SENT.value:
+            result.by_channel[channel or ""] += 1
+        elif status == OutboxStatus.WAITING_NEXT_REPLY.value:
+            result.waiting += 1
+        elif status == OutboxStatus.RELAYED.value:
+            result.relayed.append((name or "", helper_name or "", confirmed is not None))
+        elif status == OutboxStatus.FAILED.value:
+            result.failed[(error or "").split("：", 1)[0] or "未知原因"] += 1
+        elif status == OutboxStatus.IN_DOUBT.value:
+            result.in_doubt += 1
+        else:
+            result.pending += 1
+    return result
+
+
+# --- WeChat's reports: TEMPLATESENDJOBFINISH and MASSSENDJOBFINISH --------------------------------------
+
+
+async def template_finished(db: Database, msgid: str, status: str, now: datetime) -> int:
+    """A template message's final status: `success`, `failed:user block`, `failed: system failed`. A
+    refused one becomes failed (blocked by the user) or goes back to the queue to fall through."""
+    if status == "success":
+        return 0
+    blocked = "block" in status
+
+    def write(session: Session) -> int:
+        rows = session.scalars(
+            select(OutboxRow).where(
+                OutboxRow.wechat_msgid == msgid,
+                OutboxRow.channel == Channel.TEMPLATE.value,
+                OutboxRow.status == OutboxStatus.SENT.value,
+            )
+        ).all()
+        for row in rows:
+            row.closed_channels = sorted({*row.closed_channels, Channel.TEMPLATE.value})
+            row.last_error = f"模板消息未送达（{status}）"
+            row.updated_at = now
+            if blocked:
+                row.status = OutboxStatus.FAILED.value
+                row.last_error = f"对方拒收模板消息：{status}"
+            else:
+                row.status, row.channel, row.next_attempt_at = OutboxStatus.QUEUED.value, None, now
+        return len(rows)
+
+    return await db.run(write)
+
+
+async def mass_finished(db: Database, msgid: str, counts: dict[str, int], now: datetime) -> int:
+    """A mass send's job report (counts only: WeChat does not say who was filtered): kept on the notice."""
+
+    def write(session: Session) -> int:
+        notice_ids = session.scalars(
+            select(OutboxRow.notice_id)
+            .where(OutboxRow.wechat_msgid == msgid, OutboxRow.channel == Channel.MASS_SEND.value)
+            .distinct()
+        ).all()
+        for notice_id in notice_ids:
+            notice = session.get(Notice, notice_id)
+            if notice is not None:
+                notice.mass_reports = {**notice.mass_reports, msgid: {**counts, "at": now.isoformat()}}
+        return len(notice_ids)
+
+    return await db.run(write)
+
+
+def mass_sends_this_month(session: Session, openids: Sequence[str], month_start: datetime) -> Counter[str]:
+    """How many mass sends each openid has had since the month began (the per-user cap is shared by
+    everyone sending on the account)."""
+    counted = (
+        OutboxStatus.SENT.value,
+        OutboxStatus.SENDING.value,
+        OutboxStatus.IN_DOUBT.value,
+        OutboxStatus.QUEUED.value,  # gathered for a mass send about to go
+    )
+    rows = session.execute(
+        select(OutboxRow.openid, func.count())
+        .where(
+            and_(
+                OutboxRow.openid.in_(list(openids)),
+                OutboxRow.channel == Channel.MASS_SEND.value,
+                OutboxRow.status.in_(counted),
+                OutboxRow.updated_at >= month_start,
+            )
+        )
+        .group_by(OutboxRow.openid)
+    ).all()
+    return Counter({str(openid): int(n) for openid, n in rows})

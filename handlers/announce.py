@@ -1,0 +1,223 @@
+"""公告: a secretary (or a group leader, for their group) announces to their part of the tree. A preview
+says to whom, how many, how many get voice and how many are not bound (a helper relays); `确认` queues one
+outbox row per member (bot.notices), `取消` drops it. `公告状态` says what became of recent announcements;
+`已转告 姓名` is a helper confirming they passed a notice on."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.context import Context
+from bot.gateway import Capability, allowed
+from bot.notices import (
+    AUDIENCE_KINDS,
+    Audience,
+    AudienceKind,
+    NoticeReport,
+    child_units,
+    confirm_relay,
+    enqueue_announcement,
+    preview,
+    recent_notices,
+    report,
+    unit_name,
+)
+from bot.policy import Action, may, scope
+from bot.replies import Reply, TextReply
+from bot.router import Intent, Regex, Role, Router, State
+from bot.wechat import Incoming
+
+MAX_CHARS = 500  # with the notice header it still fits one passive reply (~2048 bytes)
+COMMAND = re.compile(r"^\s*(?:发布公告|发公告|发布通知|发通知|公告)\s*[:：]?\s*", re.S)
+CONFIRM = frozenset({"确认", "确定", "发送", "确认发送", "是", "好"})
+
+
+def router() -> Router:
+    r = Router("announce")
+    senders = Role("secretary", "admin", "group_leader")
+
+    @r.route(senders, Intent("announce_status"))
+    async def status(msg: Incoming, ctx: Context) -> Reply | None:
+        return TextReply(await status_text(ctx))
+
+    @r.message(
+        senders, Regex(re.compile(r"(?:发布公告|发公告|发布通知|发通知|公告)\s*[:：]?\s*(?!状态)(.+)", re.S))
+    )
+    async def with_text(msg: Incoming, ctx: Context) -> Reply | None:
+        body = COMMAND.sub("", msg.raw_text or msg.text, count=1).strip()
+        return await start(ctx, body)
+
+    @r.route(senders, Intent("announce"))
+    async def ask(msg: Incoming, ctx: Context) -> Reply | None:
+        ctx.enter("announce", step="text")
+        return TextReply(ctx.text("announce_ask_text"))
+
+    @r.message(State("announce"))
+    async def step(msg: Incoming, ctx: Context) -> Reply | None:
+        data = ctx.conversation.data
+        if data.get("step") == "text":
+            body = (msg.raw_text or msg.text).strip()
+            return await start(ctx, body)
+        if msg.text in CONFIRM:
+            return await send(ctx)
+        options = list(data.get("options", []))
+        if ctx.number is not None and 1 <= ctx.number <= len(options):
+            kind, value = options[ctx.number - 1]
+            if kind == "unit":
+                data["unit"] = value
+            else:
+                data["kind"] = value
+            return await show_preview(ctx)
+        return await show_preview(ctx)
+
+    @r.route(Intent("announce", "announce_status"))
+    @r.message(Regex(re.compile(r"(?:发布公告|发公告|发布通知|发通知|公告)\s*[:：]?.*", re.S)))
+    async def refused(msg: Incoming, ctx: Context) -> Reply | None:
+        return TextReply(ctx.text("announce_refused"))
+
+    @r.message(Role("member"), Regex(r"已转告\s*(\S*)"))
+    async def relayed(msg: Incoming, ctx: Context) -> Reply | None:
+        name = ctx.match["regex"].group(1)
+        if not name:
+            return TextReply(ctx.text("relay_format"))
+        assert ctx.identity.member_id is not None
+        done = await confirm_relay(ctx.db, ctx.identity.member_id, name, ctx.clock.now())
+        return TextReply(ctx.text("relay_done" if done else "relay_none", name=name))
+
+    return r
+
+
+def _scope(ctx: Context) -> str | None:
+    if not may(ctx.identity, Action.BROADCAST):
+        return None
+    return scope(ctx.identity, Action.BROADCAST)
+
+
+async def start(ctx: Context, body: str) -> Reply:
+    where = _scope(ctx)
+    if where is None:
+        return TextReply(ctx.text("announce_refused"))
+    if not body:
+        ctx.enter("announce", step="text")
+        return TextReply(ctx.text("announce_ask_text"))
+    if len(body) > MAX_CHARS:
+        ctx.enter("announce", step="text")
+        return TextReply(ctx.text("announce_too_long", length=len(body), limit=MAX_CHARS))
+    units = await child_units(ctx.db, where)
+    options: list[list[str]] = [["unit", where]]
+    options += [["unit", path] for path, _ in units]
+    options += [
+        ["kind", k.value] for k in (AudienceKind.IN_SERVICE, AudienceKind.ELDERLY, AudienceKind.MOBILE)
+    ]
+    ctx.enter("announce", step="preview", text=body, unit=where, kind=AudienceKind.ALL.value, options=options)
+    return await show_preview(ctx)
+
+
+async def _option_labels(ctx: Context, options: list[list[str]]) -> list[str]:
+    async with ctx.db.read() as session:
+        labels = []
+        for i, (kind, value) in enumerate(options, 1):
+            if kind == "unit":
+                name = await unit_name(session, value) if value else ctx.content.community_name
+                label = f"全部（{name}）" if i == 1 else f"只发{name}"
+            else:
+                label = f"只发{AUDIENCE_KINDS[AudienceKind(value)]}"
+            labels.append(ctx.text("announce_option", number=i, label=label))
+    return labels
+
+
+async def show_preview(ctx: Context) -> Reply:
+    data: dict[str, Any] = ctx.conversation.data
+    audience = Audience(str(data["unit"]), AudienceKind(str(data["kind"])))
+    found = await preview(ctx.db, audience, ctx.clock.now())
+    ctx.conversation.update(ctx.clock.now(), ctx.settings.conversation_ttl_s, **data)
+    labels = await _option_labels(ctx, list(data["options"]))
+    if not found.recipients:
+        return TextReply(ctx.text("announce_empty_audience", label=found.label) + "\n" + "\n".join(labels))
+    passive = not allowed(ctx.settings.wechat_account, Capability.CUSTOMER_SERVICE)
+    unbound = ctx.text("announce_unbound_part", unbound=found.unbound) if found.unbound else ""
+    return TextReply(
+        ctx.text(
+            "announce_preview",
+            label=found.label,
+            total=found.total,
+            voice=0 if passive else found.voice,
+            unbound_part=unbound,
+            channels=ctx.text("announce_channels_passive" if passive else "announce_channels_verified"),
+            options="\n".join(labels),
+        )
+    )
+
+
+async def send(ctx: Context) -> Reply:
+    data = dict(ctx.conversation.data)
+    where = _scope(ctx)
+    if where is None:
+        ctx.conversation.clear()
+        return TextReply(ctx.text("announce_refused"))
+    audience = Audience(str(data["unit"]), AudienceKind(str(data["kind"])))
+    now = ctx.clock.now()
+    found = await preview(ctx.db, audience, now)
+    if not found.recipients:
+        return TextReply(ctx.text("announce_empty_audience", label=found.label))
+    async with ctx.db.read() as session:
+        source = await unit_name(session, where) if where else ctx.content.community_name
+    await enqueue_announcement(
+        ctx.db,
+        now,
+        text=ctx.text("notice_push", source=source, text=str(data["text"])),
+        audience=audience,
+        label=found.label,
+        author=f"member:{ctx.identity.member_number}"
+        if ctx.identity.member_number
+        else f"openid:{ctx.openid}",
+        author_openid=ctx.openid,
+        recipients=found.recipients,
+    )
+    ctx.conversation.clear()
+    return TextReply(ctx.text("announce_sent", total=found.total))
+
+
+def _title(text: str) -> str:
+    body = text.split("】", 1)[-1].strip().replace("\n", " ")
+    return body if len(body) <= 12 else body[:12] + "…"
+
+
+def render_report(ctx: Context, item: NoticeReport) -> str:
+    notice = item.notice
+    when = notice.created_at.astimezone(ZoneInfo(ctx.settings.timezone))
+    by_channel = "，".join(f"{ctx.text('channel_' + c)} {n}" for c, n in item.by_channel.most_common() if c)
+    names = "，".join(
+        f"{member}（{helper}{'已转告' if done else '未回复'}）" for member, helper, done in item.relayed[:5]
+    )
+    reasons = "，".join(f"{reason} {n}" for reason, n in item.failed.most_common(3))
+    return ctx.text(
+        "announce_status_item",
+        title=_title(notice.text),
+        when=f"{when.month}月{when.day}日 {when:%H:%M}",
+        total=notice.recipients,
+        sent=item.sent,
+        by_channel=f"（{by_channel}）" if by_channel else "",
+        waiting=item.waiting,
+        relayed=len(item.relayed),
+        relay_names=f"：{names}" if names else "",
+        failed=sum(item.failed.values()),
+        failed_reasons=f"（{reasons}）" if reasons else "",
+        in_doubt=item.in_doubt,
+        pending_part=ctx.text("announce_pending_part", pending=item.pending) if item.pending else "",
+    )
+
+
+async def status_text(ctx: Context) -> str:
+    where = _scope(ctx)
+    ids = await recent_notices(ctx.db, where, ctx.openid)
+    parts = []
+    for notice_id in ids:
+        item = await report(ctx.db, notice_id)
+        if item is not None:
+            parts.append(render_report(ctx, item))
+    if not parts:
+        return ctx.text("announce_status_none")
+    return "\n\n".join(parts)
