@@ -236,6 +236,7 @@ def make_worker(
         content,
         voice=NoticeVoice(db, gateway, voice, clock),
         limiters=limiters,
+        lease_s=settings.delivery_lease_s,
         on_waiting=on_waiting,
     )
 

@@ -258,6 +258,11 @@ class DeliveryWorker:
         )
         await self._db.run(lambda session: session.execute(statement))
 
+    def _waiting(self, openid: str) -> None:
+        """Tell this process's index that something waits for the user's next message."""
+        if self._on_waiting is not None:
+            self._on_waiting(openid)
+
     # --- claiming ------------------------------------------------------------------------------
 
     async def _settle_abandoned(self) -> None:
@@ -480,10 +485,9 @@ class DeliveryWorker:
 
         for channel, status in await self._db.run(write):
             self._metrics.delivery_results.labels(channel, status).inc()
-        if self._on_waiting is not None:
-            for job in jobs:
-                if job.channel is Channel.NEXT_REPLY and job.openid:
-                    self._on_waiting(job.openid)
+        for job in jobs:
+            if job.channel is Channel.NEXT_REPLY and job.openid:
+                self._waiting(job.openid)
 
     async def _wave(self, jobs: list[Job]) -> None:
         """Up to `delivery_concurrency` calls at once. Each row is marked `sending` (committed) only once its
@@ -630,9 +634,11 @@ class DeliveryWorker:
                     follow_voice(session, job.id, now, waiting=True)
 
         await self._db.run(write)
-        for _, outcome in results:
+        for job, outcome in results:
             label = "retry" if outcome.status is OutboxStatus.QUEUED else outcome.status.value
             self._metrics.delivery_results.labels(outcome.channel.value, label).inc()
+            if outcome.voice_follow and job.openid:
+                self._waiting(job.openid)
 
     # --- mass sends ----------------------------------------------------------------------------
 
@@ -749,6 +755,10 @@ class DeliveryWorker:
                 follow_voice(session, row_id, now, waiting=True)
 
         await self._db.run(done)
+        wanting = set(voice_ids)
+        for row_id, openid in rows:
+            if row_id in wanting:
+                self._waiting(openid)
         self._metrics.delivery_results.labels(Channel.MASS_SEND.value, OutboxStatus.SENT.value).inc(len(ids))
         log.info("mass send for notice %s: %d recipients, msg_id %s", notice_id, len(ids), msgid)
         return len(rows)

@@ -50,6 +50,7 @@ class FakeConfig:
     reply_timeout_s: float = 5.0
     retries: int = 3
     latency_s: float = 0.0
+    job_events: bool = True  # push TEMPLATESENDJOBFINISH / MASSSENDJOBFINISH to the webhook
 
 
 @dataclass
@@ -92,6 +93,9 @@ class FakeWeChat:
         self.menu: dict[str, Any] | None = None
         self.mass_by_clientmsgid: dict[str, int] = {}
         self.mass_calls: list[float] = []
+        # TEMPLATESENDJOBFINISH's Status for the next template sends (tests set a failure).
+        self.template_status = "success"
+        self._reports: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
         self._msg_ids = itertools.count(int(self.clock.time()) * 1000)
         self._session: aiohttp.ClientSession | None = None
@@ -105,6 +109,7 @@ class FakeWeChat:
         r.add_post("/sim/message", self.sim_message)
         r.add_get("/sim/sends", self.sim_sends)
         r.add_get("/sim/users/{openid}", self.sim_user)
+        r.add_post("/sim/followers", self.sim_followers)
         r.add_post("/sim/faults", self.sim_add_fault)
         r.add_delete("/sim/faults", self.sim_clear_faults)
         r.add_post("/sim/config", self.sim_config)
@@ -292,6 +297,21 @@ class FakeWeChat:
             }
         )
 
+    def follow(self, openids: list[str], window: str | None = None) -> None:
+        """Users who follow the account (WeChat knows its followers; the demo and tests seed them), with a
+        customer-service allowance opened as by a message ("message") or a click ("event")."""
+        for openid in openids:
+            user = self.user(openid)
+            user.following = True
+            if window is not None:
+                user.window = opened(user.window, window, self.clock.now())
+
+    async def sim_followers(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        openids = [str(o) for o in data.get("openids", [])]
+        self.follow(openids, data.get("window"))
+        return web.json_response({"ok": True, "count": len(openids)})
+
     async def sim_add_fault(self, request: web.Request) -> web.Response:
         data = await request.json()
         self.faults.append(Fault(str(data["path"]), int(data["errcode"]), int(data.get("times", 1))))
@@ -434,7 +454,36 @@ class FakeWeChat:
             "template",
             {"template_id": data.get("template_id"), "data": data.get("data"), "url": data.get("url")},
         )
-        return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": 200_000_000 + rec.id})
+        msgid = 200_000_000 + rec.id
+        self._report(openid, "TEMPLATESENDJOBFINISH", MsgID=msgid, Status=self.template_status)
+        return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": msgid})
+
+    def _report(self, openid: str, event: str, **values: Any) -> None:
+        """WeChat reports a template or mass send's outcome later, as an event pushed to the webhook."""
+        if not self.config.job_events or not self.config.webhook_url:
+            return
+        fields = {
+            "ToUserName": self.config.account_id,
+            "FromUserName": openid,
+            "CreateTime": str(int(self.clock.time())),
+            "MsgType": "event",
+            "Event": event,
+            **{k: str(v) for k, v in values.items()},
+        }
+        task = asyncio.get_running_loop().create_task(self._push(fields))
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
+
+    async def _push(self, fields: dict[str, Any]) -> None:
+        try:
+            await self.deliver(fields)
+        except Exception:  # a report that cannot be delivered is dropped, as WeChat would after retries
+            log.warning("could not push %s to the webhook", fields.get("Event"), exc_info=True)
+
+    async def settle(self) -> None:
+        """Wait for pushed reports (tests)."""
+        while self._reports:
+            await asyncio.gather(*list(self._reports), return_exceptions=True)
 
     async def subscribe_send(self, request: web.Request) -> web.Response:
         if (early := await self._prelude(request)) is not None:
@@ -465,6 +514,8 @@ class FakeWeChat:
             return self.error(45009, "reach max api daily quota limit")
         self.mass_calls.append(now)
         data = await request.json()
+        if len(data.get("touser", [])) < 2:
+            return self.error(40130, "invalid openid list size, at least two openid")
         clientmsgid = data.get("clientmsgid")
         if clientmsgid and clientmsgid in self.mass_by_clientmsgid:
             return web.json_response(
@@ -493,6 +544,18 @@ class FakeWeChat:
             self.record(str(openid), "mass", msgtype, {**data.get(msgtype, {}), "msg_id": msg_id})
         if clientmsgid:
             self.mass_by_clientmsgid[clientmsgid] = msg_id
+        touser = [str(o) for o in data.get("touser", [])]
+        reached = sum(1 for s in self.sends if s.api == "mass" and s.content.get("msg_id") == msg_id)
+        self._report(
+            touser[0],
+            "MASSSENDJOBFINISH",
+            MsgID=msg_id,
+            Status="send success",
+            TotalCount=len(touser),
+            FilterCount=len(touser) - reached,
+            SentCount=reached,
+            ErrorCount=0,
+        )
         return web.json_response({"errcode": 0, "errmsg": "send job submission success", "msg_id": msg_id})
 
     def _store_media(self, content: bytes, kind: str) -> str:

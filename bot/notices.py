@@ -98,9 +98,9 @@ async def unit_name(session: AsyncSession, path: str) -> str:
     return name or path.rsplit("/", 1)[-1]
 
 
-async def preview(db: Database, audience: Audience, now: datetime) -> Preview:
+async def preview(db: Database, audience: Audience, now: datetime, exclude: int | None = None) -> Preview:
     """Who an announcement would reach: active members of the unit's subtree (and the kind asked for),
-    with their openid when bound and whether they get voice."""
+    with their openid when bound and whether they get voice; `exclude` is the sender."""
     async with db.read() as session:
         rows = (
             await session.execute(
@@ -116,7 +116,9 @@ async def preview(db: Database, audience: Audience, now: datetime) -> Preview:
     recipients = [
         Recipient(member.id, member.name, openid, voice_on(member, year))
         for member, path, openid in rows
-        if within(path, audience.unit_path) and _kind_matches(member, audience.kind, year)
+        if within(path, audience.unit_path)
+        and _kind_matches(member, audience.kind, year)
+        and member.id != exclude
     ]
     return Preview(audience, audience.label(name), recipients)
 

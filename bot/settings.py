@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     rate_mass_per_min: int = Field(default=60, ge=1, le=60)
     delivery_concurrency: int = Field(default=20, ge=1, le=200)
     delivery_batch: int = Field(default=200, ge=1, le=5000)
+    # A row `sending` longer than this belonged to a worker that died during its call: in doubt.
+    delivery_lease_s: float = Field(default=60.0, ge=1)
     # A template (service account) or subscription notice (订阅通知) configured in the account's back office:
     # its id and the field names that carry the title, the time and the sender.
     notice_template_id: str | None = None

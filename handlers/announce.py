@@ -131,7 +131,7 @@ async def _option_labels(ctx: Context, options: list[list[str]]) -> list[str]:
 async def show_preview(ctx: Context) -> Reply:
     data: dict[str, Any] = ctx.conversation.data
     audience = Audience(str(data["unit"]), AudienceKind(str(data["kind"])))
-    found = await preview(ctx.db, audience, ctx.clock.now())
+    found = await preview(ctx.db, audience, ctx.clock.now(), exclude=ctx.identity.member_id)
     ctx.conversation.update(ctx.clock.now(), ctx.settings.conversation_ttl_s, **data)
     labels = await _option_labels(ctx, list(data["options"]))
     if not found.recipients:
@@ -159,7 +159,7 @@ async def send(ctx: Context) -> Reply:
         return TextReply(ctx.text("announce_refused"))
     audience = Audience(str(data["unit"]), AudienceKind(str(data["kind"])))
     now = ctx.clock.now()
-    found = await preview(ctx.db, audience, now)
+    found = await preview(ctx.db, audience, now, exclude=ctx.identity.member_id)
     if not found.recipients:
         return TextReply(ctx.text("announce_empty_audience", label=found.label))
     async with ctx.db.read() as session:

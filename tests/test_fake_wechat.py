@@ -21,7 +21,7 @@ from tests.test_gateway import follower
     [
         ("/cgi-bin/message/template/send", lambda gw, o: gw.send_template(o, "T", {"a": "b"})),
         ("/cgi-bin/message/subscribe/bizsend", lambda gw, o: gw.send_subscription(o, "S", {"a": "b"})),
-        ("/cgi-bin/message/mass/send", lambda gw, o: gw.mass_send_text([o], "x", "c-9")),
+        ("/cgi-bin/message/mass/send", lambda gw, o: gw.mass_send_text([o, "o-other"], "x", "c-9")),
         ("/cgi-bin/media/upload", lambda gw, o: gw.upload_media("voice", "a.amr", b"#!AMR\n", "audio/amr")),
         ("/cgi-bin/media/get", lambda gw, o: gw.get_media("MEDIA_x")),
         ("/cgi-bin/qrcode/create", lambda gw, o: gw.create_qrcode("s")),
@@ -49,7 +49,7 @@ async def test_a_service_account_member_gets_at_most_four_mass_sends_a_month(
     stack = await make_stack()
     openid = await follower(stack)
     for i in range(5):
-        await stack.gateway.mass_send_text([openid], f"第{i}次", clientmsgid=f"m-{i}")
+        await stack.gateway.mass_send_text([openid, "o-other"], f"第{i}次", clientmsgid=f"m-{i}")
     assert len(stack.sends(openid, "mass")) == 4
 
 
@@ -58,12 +58,12 @@ async def test_a_subscription_account_mass_sends_once_a_day(
 ) -> None:
     stack = await make_stack(account=AccountKind.SUBSCRIPTION)
     openid = await follower(stack)
-    await stack.gateway.mass_send_text([openid], "今天", clientmsgid="d-1")
+    await stack.gateway.mass_send_text([openid, "o-other"], "今天", clientmsgid="d-1")
     with pytest.raises(WeChatError) as raised:
-        await stack.gateway.mass_send_text([openid], "今天第二次", clientmsgid="d-2")
+        await stack.gateway.mass_send_text([openid, "o-other"], "今天第二次", clientmsgid="d-2")
     assert raised.value.errcode == 45028
     clock.advance(86400)
-    await stack.gateway.mass_send_text([openid], "明天", clientmsgid="d-3")
+    await stack.gateway.mass_send_text([openid, "o-other"], "明天", clientmsgid="d-3")
 
 
 async def test_a_webhook_slower_than_wechat_waits_is_retried_then_fails(make_stack: StackFactory) -> None:

@@ -71,10 +71,10 @@ async def test_notices_mass_send_qrcode_and_menu(stack: Stack) -> None:
     assert msgid > 0
     await gw.send_subscription(openid, "SUB-1", {"thing1": "党费提醒"})
     voice = await gw.upload_media("voice", "n.amr", b"#!AMR\n" + b"\x00" * 32, "audio/amr")
-    voice_id = await gw.mass_send_voice([openid], voice.media_id, clientmsgid="bc-voice")
+    voice_id = await gw.mass_send_voice([openid, "o-not-following"], voice.media_id, clientmsgid="bc-voice")
     mass_id = await gw.mass_send_text([openid, "o-not-following"], "群发通知", clientmsgid="bc-1")
     with pytest.raises(WeChatError) as dup:
-        await gw.mass_send_text([openid], "群发通知", clientmsgid="bc-1")
+        await gw.mass_send_text([openid, "o-not-following"], "群发通知", clientmsgid="bc-1")
     assert dup.value.errcode == 45065  # the same clientmsgid is not sent twice
     qr = await gw.create_qrcode("k9Xz2", expire_seconds=3600)
     assert stack.fake.qrcodes[qr.ticket] == "k9Xz2" and qr.expire_seconds == 3600

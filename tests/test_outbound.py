@@ -1,0 +1,257 @@
+"""The outbound engine end to end: a secretary's 公告 through the fake WeChat, every member reached once by
+the best open channel, voice for elderly members, helpers who relay, 公告状态, and WeChat's job reports."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.app import CONTENT, SETTINGS
+from bot.clock import FixedClock
+from bot.notices import Channel
+from bot.settings import AccountKind
+from bot.voice import AmrEncoder
+from models import Notice, OutboxRow, WeChatUser
+from scheduler.jobs import JobDeps, job_named
+from tests.community import seed
+from tests.conftest import Stack, StackFactory, require
+from tests.helpers import flush, services
+from tests.wechat import ThroughFake
+
+BODY = "本周六上午9点在社区党群服务中心开展垃圾分类志愿服务，请有空的同志参加。"
+BOUND = ("YX-001", "YX-002", "YX-003", "YX-004", "YX-006", "YX-007", "YX-012", "YX-013")
+
+
+def voice_tools() -> None:
+    require("espeak-ng", shutil.which("espeak-ng") is not None, "apt-get install espeak-ng")
+    require("ffmpeg", shutil.which("ffmpeg") is not None, "apt-get install ffmpeg libavcodec-extra")
+
+
+async def outbox(stack: Stack, kind: str = "notice") -> dict[int, OutboxRow]:
+    async with services(stack.client).db.read() as session:
+        rows = (await session.scalars(select(OutboxRow).where(OutboxRow.kind == kind))).all()
+    return {row.member_id or 0: row for row in rows}
+
+
+def notice_texts(stack: Stack, openid: str) -> list[Any]:
+    """Every message that carried the announcement to this user, whatever the channel."""
+    found = []
+    for send in stack.sends(openid):
+        text = str(send.content.get("content") or send.content.get("Content") or "")
+        if BODY in text and "请转告" not in text:
+            found.append(send)
+    return found
+
+
+async def community(stack: Stack) -> Any:
+    db = services(stack.client).db
+    people = await seed(db, bind=BOUND)
+    # WeChat knows its followers: everyone bound has followed the account at some point.
+    stack.fake.follow([f"o-{n}" for n in BOUND])
+    return people
+
+
+async def set_window(stack: Stack, openid: str, left: int) -> None:
+    statement = update(WeChatUser).where(WeChatUser.openid == openid).values(window_left=left)
+    await services(stack.client).db.run(lambda session: session.execute(statement))
+    stack.fake.user(openid).window = stack.fake.user(openid).window.__class__(
+        stack.fake.user(openid).window.kind, stack.fake.user(openid).window.expires_at, left
+    )
+
+
+async def test_a_broadcast_reaches_each_member_once_by_the_best_open_channel(
+    make_stack: StackFactory, clock: FixedClock
+) -> None:
+    voice_tools()
+    require(
+        "ffmpeg's AMR-NB encoder", await AmrEncoder().has_amr_encoder(), "apt-get install libavcodec-extra"
+    )
+    stack = await make_stack()
+    people = await community(stack)
+    # Allowance states: 林晓梅, 王秀兰 (voice) and 孙丽娟 wrote today; 李文博 wrote but his allowance is used
+    # up; 陈志强 and the other 王秀兰 (voice) have not written; 刘洋 has had 4 mass sends this month.
+    for number in ("YX-002", "YX-004", "YX-006", "YX-007", "YX-013"):
+        await ThroughFake(stack, f"o-{number}").send("你好")
+    await flush(stack.client)
+    await set_window(stack, "o-YX-007", 0)
+    await set_window(stack, "o-YX-013", 0)
+    db = services(stack.client).db
+
+    def used_cap(session: Any) -> None:
+        for i in range(4):
+            session.add(
+                OutboxRow(
+                    idempotency_key=f"earlier-mass-{i}",
+                    openid="o-YX-013",
+                    kind="notice",
+                    channel=Channel.MASS_SEND.value,
+                    status="sent",
+                    payload={},
+                    created_at=clock.now(),
+                    updated_at=clock.now() - timedelta(days=3),
+                )
+            )
+
+    await db.run(used_cap)
+    before = len(stack.fake.sends)
+
+    secretary = ThroughFake(stack, "o-YX-001")  # 周建国, 社区党委书记
+    shown = (await secretary.send(f"公告 {BODY}")).text
+    assert shown.startswith("将发送给：银杏社区党委，共 8 人（其中 2 人同时收到语音；1 人未绑定微信")
+    assert "回复“确认”发送" in shown and "2 只发第一网格党支部" in shown and "只发在职党员" in shown
+    assert (await secretary.send("确认")).text == "已开始发送（共 8 人）。回复“公告状态”查看发送情况。"
+    await stack.worker.drain()
+    await stack.fake.settle()
+
+    rows = await outbox(stack)
+    ids = people.ids
+    by_member = {number: rows[ids[number]] for number in ids if ids[number] in rows}
+    assert ids["YX-001"] not in rows  # the sender is not sent their own announcement
+    assert {n: (r.status, r.channel) for n, r in by_member.items()} == {
+        "YX-002": ("sent", "customer_service"),
+        "YX-003": ("sent", "mass_send"),
+        "YX-004": ("sent", "customer_service"),
+        "YX-006": ("sent", "customer_service"),
+        "YX-007": ("sent", "mass_send"),
+        "YX-009": ("relayed", "relay"),
+        "YX-012": ("sent", "mass_send"),
+        "YX-013": ("waiting-next-reply", "next_reply"),
+    }
+    # Reached exactly once each (so far 7: 刘洋's waits for his next message).
+    for number in ("YX-002", "YX-003", "YX-004", "YX-006", "YX-007", "YX-012"):
+        assert len(notice_texts(stack, f"o-{number}")) == 1, number
+    assert notice_texts(stack, "o-YX-013") == []
+    # The elderly member in the window got the text, then the same notice read aloud.
+    mine = [s for s in stack.fake.sends[before:] if s.openid == "o-YX-004"]
+    assert mine[0].msgtype == "text" and mine[0].content["content"].startswith("【银杏社区党委通知】")
+    assert [s.msgtype for s in mine[1:]] and {s.msgtype for s in mine[1:]} == {"voice"}
+    assert by_member["YX-004"].voice_clips_sent == len(mine) - 1
+    # One mass send for the three outside the allowance, with a clientmsgid; WeChat's report is kept.
+    mass = stack.sends(api="mass")
+    assert {s.openid for s in mass} == {"o-YX-003", "o-YX-007", "o-YX-012"}
+    async with db.read() as session:
+        notice = await session.scalar(select(Notice))
+    assert notice is not None
+    (report,) = notice.mass_reports.values()
+    assert report["sent"] == 3 and report["total"] == 3
+    # The other 王秀兰's voice waits for her next message (a mass-sent text cannot carry audio).
+    voice_rows = await outbox(stack, "voice")
+    assert voice_rows[ids["YX-012"]].status == "waiting-next-reply"
+    # 郑国平 is not bound: his branch secretary is asked to pass it on.
+    relay = stack.sends("o-YX-002", api="custom")[-1].content["content"]
+    assert relay.startswith("请转告郑国平同志：本周六上午9点") and relay.endswith(
+        "转告后请回复“已转告 郑国平”。"
+    )
+
+    status = (await secretary.send("公告状态")).text
+    assert "已发出 6 人（客服消息 3，群发 3）" in status
+    assert "等对方下次发消息时送达 1 人" in status and "已请联系人转告 1 人：郑国平（林晓梅未回复）" in status
+    assert "失败 0 人" in status and "情况不明 0 人" in status and "已读" not in status
+
+    # 刘洋 writes: the notice comes first in his reply, once.
+    reply = (await ThroughFake(stack, "o-YX-013").send("菜单")).text
+    assert reply.startswith(f"您有1条新通知：\n【银杏社区党委通知】{BODY}\n\n请回复数字")
+    assert "新通知" not in (await ThroughFake(stack, "o-YX-013").send("菜单")).text
+    # The other 王秀兰 writes: her clips follow as customer-service messages.
+    await ThroughFake(stack, "o-YX-012").send("你好")
+    await flush(stack.client)
+    clock.advance(5)
+    await stack.worker.drain()
+    assert {s.msgtype for s in stack.sends("o-YX-012", api="custom")} == {"voice"}
+    assert (await outbox(stack, "voice"))[ids["YX-012"]].status == "sent"
+
+    assert (await ThroughFake(stack, "o-YX-002").send("已转告 郑国平")).text == "好的，已记录。谢谢您。"
+    status = (await secretary.send("公告状态")).text
+    assert "已发出 7 人" in status and "郑国平（林晓梅已转告）" in status
+    for number in BOUND[1:]:
+        assert len(notice_texts(stack, f"o-{number}")) == 1, number
+
+
+async def test_an_unverified_account_waits_for_the_next_message_or_a_helper(
+    make_stack: StackFactory, clock: FixedClock
+) -> None:
+    stack = await make_stack(account=AccountKind.UNVERIFIED)
+    people = await community(stack)
+    leader = ThroughFake(stack, "o-YX-002")  # 林晓梅, 第一网格党支部书记
+    shown = (await leader.send(f"发布公告：{BODY}")).text
+    assert shown.startswith("将发送给：第一网格党支部，共 4 人（其中 0 人同时收到语音；1 人未绑定微信")
+    assert "本公众号未认证，不能主动推送" in shown
+    await leader.send("确认")
+    await stack.worker.drain()
+    assert [s for s in stack.fake.sends if s.api != "passive"] == []  # no API may be called
+    rows = await outbox(stack)
+    assert rows[people.ids["YX-009"]].status == "relayed"
+    assert rows[people.ids["YX-004"]].status == "waiting-next-reply"
+
+    # A day later the elderly 王秀兰 has still not written: her helper 孙丽娟 is asked (at her next message).
+    clock.advance(25 * 3600)
+    app = stack.client.app
+    assert app is not None
+    deps = JobDeps(services(stack.client).db, app[SETTINGS], app[CONTENT])
+    assert await job_named("relay_unreached").run(deps, clock.now()) == "relayed 1, nobody to relay 0"
+    await stack.worker.drain()
+    rows = await outbox(stack)
+    assert rows[people.ids["YX-004"]].status == "relayed"
+    assert rows[people.ids["YX-007"]].status == "waiting-next-reply"  # not elderly: still waits
+
+    helper = (await ThroughFake(stack, "o-YX-006").send("你好")).text
+    assert "请转告王秀兰同志：本周六上午9点" in helper and f"【第一网格党支部通知】{BODY}" in helper
+    assert (await ThroughFake(stack, "o-YX-006").send("已转告 王秀兰")).text == "好的，已记录。谢谢您。"
+    assert (await ThroughFake(stack, "o-YX-006").send("已转告 王秀兰")).text.startswith(
+        "没有需要您转告王秀兰同志"
+    )
+    member = (await ThroughFake(stack, "o-YX-007").send("你好")).text
+    assert member.startswith(f"您有1条新通知：\n【第一网格党支部通知】{BODY}")
+    # The branch secretary hears about 郑国平 (unbound) at her own next message.
+    assert "请转告郑国平同志" in (await leader.send("公告状态")).text
+
+
+async def test_template_notices_and_their_failure_report_fall_through(
+    make_stack: StackFactory, clock: FixedClock
+) -> None:
+    stack = await make_stack(notice_template_id="TPL-NOTICE")
+    people = await community(stack)
+    stack.fake.template_status = "failed: system failed"
+    await ThroughFake(stack, "o-YX-003").send(f"公告 {BODY}")  # 陈志强, 第二网格党支部书记
+    await ThroughFake(stack, "o-YX-003").send("确认")
+    await stack.worker.drain()
+    # Neither has written: a template notice (a summary) goes first.
+    assert {s.openid for s in stack.sends(api="template")} == {"o-YX-012", "o-YX-013"}
+    template = stack.sends("o-YX-013", api="template")[0].content
+    assert template["template_id"] == "TPL-NOTICE"
+    assert (
+        template["data"]["thing1"]["value"].startswith("本周六上午9点")
+        and len(template["data"]["thing1"]["value"]) <= 20
+    )
+    # WeChat reports the template failed for system reasons: the rows fall through to the next channel.
+    await stack.fake.settle()
+    await stack.worker.drain()
+    rows = await outbox(stack)
+    assert {(rows[people.ids[n]].status, rows[people.ids[n]].channel) for n in ("YX-012", "YX-013")} == {
+        ("sent", "mass_send")
+    }
+    assert "template" in rows[people.ids["YX-013"]].closed_channels
+
+
+async def test_who_may_announce(make_stack: StackFactory) -> None:
+    stack = await make_stack()
+    await community(stack)
+    leader = (await ThroughFake(stack, "o-YX-006").send(f"公告 {BODY}")).text  # 孙丽娟, 组长
+    assert leader.startswith("将发送给：1号楼党小组，共 1 人（其中 1 人同时收到语音）")
+    refusal = "发布公告需要支部书记、副书记或党小组组长的身份。"
+    for openid in ("o-YX-004", "o-YX-007", "o-resident"):  # a member, a committee member, a resident
+        assert (await ThroughFake(stack, openid).send(f"公告 {BODY}")).text.startswith(refusal)
+        assert (await ThroughFake(stack, openid).send("公告状态")).text.startswith(refusal)
+    secretary = ThroughFake(stack, "o-YX-002")
+    assert (await secretary.send("发布公告")).text.startswith("请发送公告内容")
+    shown = (await secretary.send(BODY)).text
+    assert shown.startswith("将发送给：第一网格党支部，共 4 人")
+    narrowed = (await secretary.send("2")).text  # 2: only 1号楼党小组
+    assert narrowed.startswith("将发送给：1号楼党小组，共 2 人")
+    assert (await secretary.send("取消")).text.startswith("已退出当前操作")
+    async with services(stack.client).db.read() as session:
+        assert await session.scalar(select(Notice)) is None
