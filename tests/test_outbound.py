@@ -7,7 +7,6 @@ import shutil
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import select, update
 
 from bot.app import CONTENT, SETTINGS
