@@ -94,6 +94,15 @@ async def seed_demo(settings: Settings, now: datetime) -> bool:
         await db.dispose()
 
 
+async def bound_openids(settings: Settings) -> list[str]:
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as session:
+            return list((await session.scalars(select(Binding.openid))).all())
+    finally:
+        await db.dispose()
+
+
 def demo_settings(
     workdir: Path, host: str, port: int, fake_port: int, aes_key: str, account: AccountKind
 ) -> Settings:
@@ -128,6 +137,9 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
             account=account,
         )
     )
+    # WeChat knows its followers: every bound demo member has followed the account (mass sends and
+    # template notices reach only followers).
+    fake.follow(await bound_openids(settings))
     runners = [
         web.AppRunner(fake.app(), access_log=None),
         web.AppRunner(create_app(settings, run_worker=True), access_log=None),
@@ -157,6 +169,7 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
         f"  .venv/bin/partybot chat --as YX-004         王秀兰，85岁老党员，有联系人\n"
         f"  .venv/bin/partybot chat --as YX-002         林晓梅，第一网格党支部书记（成员、待审、绑定码）\n"
         f"  .venv/bin/partybot chat --as YX-007         李文博，流动党员\n"
+        f"  .venv/bin/partybot chat --as YX-001         周建国，社区党委书记：发“公告 通知内容”再“确认”\n"
         f"  .venv/bin/partybot chat --as WG-01          韩磊，网格员\n"
         f"按 Ctrl+C 结束。",
         flush=True,

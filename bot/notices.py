@@ -282,6 +282,25 @@ def find_helper(session: Session, member: Member) -> Helper | None:
     return None
 
 
+def secretaries_for(session: Session, member_id: int) -> list[int]:
+    """The secretaries (书记, 副书记) of the nearest unit above a member that has one."""
+    member = session.get(Member, member_id)
+    unit = session.get(OrgUnit, member.unit_id) if member is not None else None
+    while unit is not None:
+        found = session.scalars(
+            select(Member.id).where(
+                Member.unit_id == unit.id,
+                Member.post.in_(("书记", "副书记")),
+                Member.active.is_(True),
+                Member.id != member_id,
+            )
+        ).all()
+        if found:
+            return list(found)
+        unit = session.get(OrgUnit, unit.parent_id) if unit.parent_id is not None else None
+    return []
+
+
 async def confirm_relay(db: Database, helper_member_id: int, name: str, now: datetime) -> int:
     """`已转告 王秀兰`: the helper says they passed the notices on. Returns how many were confirmed."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.context import Context
+from bot.notices import notify_members, secretaries_for
 from bot.replies import Reply, TextReply
 from bot.router import Kind, Number, Router
 from bot.wechat import Incoming
@@ -23,7 +24,20 @@ def router() -> Router:
     async def voice(msg: Incoming, ctx: Context) -> Reply | None:
         if msg.text:
             return TextReply(ctx.text("unknown_text", menu=ctx.menu()))
-        # No Recognition (WeChat is retiring it): ask for text or a number.
+        # No Recognition (WeChat is retiring it): ask for text or a number; a member's secretary hears
+        # that a voice message waits, so someone calls back (elderly members often cannot type).
+        if ctx.identity.member_id is not None and ctx.identity.name:
+            member_id, name = ctx.identity.member_id, ctx.identity.name
+            secretaries = await ctx.db.run(lambda session: secretaries_for(session, member_id))
+            if secretaries:
+                await notify_members(
+                    ctx.db,
+                    ctx.clock.now(),
+                    key=f"voice:{msg.dedupe_key}",
+                    text=ctx.text("voice_waiting_notice", name=name),
+                    member_ids=secretaries,
+                )
+                return TextReply(ctx.text("voice_unrecognised_member", menu=ctx.menu()))
         return TextReply(ctx.text("voice_unrecognised", menu=ctx.menu()))
 
     @r.message(Kind("location"))

@@ -254,3 +254,24 @@ async def test_who_may_announce(make_stack: StackFactory) -> None:
     assert (await secretary.send("取消")).text.startswith("已退出当前操作")
     async with services(stack.client).db.read() as session:
         assert await session.scalar(select(Notice)) is None
+
+
+async def test_a_voice_message_nobody_understood_tells_the_members_secretary(
+    make_stack: StackFactory,
+) -> None:
+    stack = await make_stack()
+    await community(stack)
+    elderly = ThroughFake(stack, "o-YX-004")  # 王秀兰, in 1号楼党小组 of 第一网格党支部
+    answer = (await elderly.say(None)).text
+    assert (
+        answer.startswith("抱歉，没能听清您的语音。已告诉您的支部书记，会有人联系您。")
+        and "1 学习园地" in answer
+    )
+    await stack.worker.drain()
+    # Her branch secretary 林晓梅 hears of it with her next message (she has no open window).
+    told = (await ThroughFake(stack, "o-YX-002").send("菜单")).text
+    assert told.startswith("您有1条新通知：\n王秀兰同志发来一条语音留言，系统没能听清，请您联系王秀兰同志。")
+    # A resident's unrecognised voice gets the menu only.
+    assert (await ThroughFake(stack, "o-resident").say(None)).text.startswith(
+        "抱歉，没能听清您的语音。请发送文字"
+    )

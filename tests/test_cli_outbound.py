@@ -1,0 +1,65 @@
+"""`partybot broadcast` and `partybot outbox` (the queue, in-doubt rows, `--resend`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from click.testing import CliRunner
+from sqlalchemy import select, update
+
+from bot.cli import main
+from models import OutboxRow
+from models.db import Database
+from tests.community import BRANCH1, seed
+from tests.conftest import DATA_KEY
+
+
+def env(url: str) -> dict[str, str]:
+    return {"PARTYBOT_DATABASE_URL": url, "PARTYBOT_WECHAT_TOKEN": "cli-token", "PARTYBOT_DATA_KEY": DATA_KEY}
+
+
+async def _seed(url: str) -> None:
+    db = Database(url)
+    try:
+        await seed(db, bind=("YX-002", "YX-004", "YX-006"))
+    finally:
+        await db.dispose()
+
+
+async def _rows(url: str, in_doubt: int | None = None) -> list[OutboxRow]:
+    db = Database(url)
+    try:
+        if in_doubt is not None:
+            statement = update(OutboxRow).where(OutboxRow.id == in_doubt).values(status="in-doubt")
+            await db.run(lambda session: session.execute(statement))
+        async with db.read() as session:
+            return list((await session.scalars(select(OutboxRow).order_by(OutboxRow.id))).all())
+    finally:
+        await db.dispose()
+
+
+def test_broadcast_queues_one_row_per_member_and_outbox_resends_only_in_doubt_rows(database_url: str) -> None:
+    asyncio.run(_seed(database_url))
+    runner = CliRunner()
+    missing = runner.invoke(
+        main, ["broadcast", "--org", "无此组织", "--text", "x", "-y"], env=env(database_url)
+    )
+    assert missing.exit_code == 2 and "no unit '无此组织'" in missing.output
+    sent = runner.invoke(
+        main, ["broadcast", "--org", BRANCH1, "--text", "周六上午9点开会。", "-y"], env=env(database_url)
+    )
+    assert sent.exit_code == 0, sent.output
+    assert "5 members, 1 with voice, 2 not bound to WeChat" in sent.output
+    assert "queued for 5 members" in sent.output
+    rows = asyncio.run(_rows(database_url))
+    assert len(rows) == 5 and {r.status for r in rows} == {"queued"} and {r.kind for r in rows} == {"notice"}
+
+    listing = runner.invoke(main, ["outbox"], env=env(database_url))
+    assert listing.exit_code == 0 and "notice" in listing.output and "queued" in listing.output
+    refused = runner.invoke(main, ["outbox", "--resend", str(rows[0].id)], env=env(database_url))
+    assert refused.exit_code == 2 and "is not in doubt" in refused.output
+    asyncio.run(_rows(database_url, in_doubt=rows[0].id))
+    assert "in-doubt" in runner.invoke(main, ["outbox"], env=env(database_url)).output
+    resent = runner.invoke(main, ["outbox", "--resend", str(rows[0].id)], env=env(database_url))
+    assert resent.exit_code == 0 and "queued again" in resent.output
+    assert asyncio.run(_rows(database_url))[0].status == "queued"
