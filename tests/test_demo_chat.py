@@ -82,7 +82,8 @@ async def test_a_new_user_chats_with_the_demo(tmp_path: Path) -> None:
         # The seeded community: demo members are pre-bound to o-demo-<编号>.
         member = Terminal([PARTYBOT, "chat", "--as", "YX-004"], env, tmp_path)
         try:
-            await member.expect("王秀兰同志，您好，欢迎关注银杏社区")
+            # She followed the account long ago (WeChat knows its followers): no welcome, straight to chat.
+            await member.expect("你现在是微信用户 o-demo-YX-004")
             member.type("我的信息")
             await member.expect("< 联系人：孙丽娟 138****8006", 20)
             member.type("/退出")
@@ -91,7 +92,9 @@ async def test_a_new_user_chats_with_the_demo(tmp_path: Path) -> None:
             member.close()
         secretary = Terminal([PARTYBOT, "chat", "--as", "YX-002"], env, tmp_path)
         try:
-            await secretary.expect("9 报到审核")
+            await secretary.expect("你现在是微信用户 o-demo-YX-002")
+            secretary.type("菜单")
+            await secretary.expect("11 公告状态", 20)
             secretary.type("成员")
             await secretary.expect("第一网格党支部，共8人", 20)
             assert "13800138004" not in secretary.seen
