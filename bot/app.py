@@ -33,7 +33,7 @@ from bot.router import Router
 from bot.services import Conversations, LateReplies, Services, Users, WaitingReplies
 from bot.settings import Settings
 from bot.voice import AmrEncoder, VoiceMaker
-from bot.voice_cloud import make_tts
+from bot.voice_cloud import make_asr, make_tts
 from bot.webhook import Response, Webhook
 from bot.wechat import BadRequest, Forbidden
 from bot.writebehind import WriteBehind
@@ -163,6 +163,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         else DatabaseTokenStore(db, settings.wechat_appid, clock)
     )
     app[GATEWAY] = gateway = WeChatGateway(settings, http, tokens, clock, metrics)
+    services.gateway, services.asr = gateway, make_asr(settings, http)
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
     voice = VoiceMaker(make_tts(settings, http), AmrEncoder())
     app[VOICE] = voice

@@ -62,6 +62,8 @@ class Context:
     # Data returned by the matching route's filters (a regex match, ...).
     match: dict[str, Any] = field(default_factory=dict)
     route: str = ""
+    # A voice message's audio, when the dispatcher downloaded it for recognition.
+    voice_audio: bytes | None = None
     # Set by a handler that erased the user's WeChat-side data: keep the message out of the log.
     forget_user: bool = False
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.content import Content
 from bot.context import Context
 from bot.delivery import Waiting, mark_sent_with_reply, waiting_for
-from bot.gateway import Capability, allowed
+from bot.gateway import Capability, WeChatError, allowed
 from bot.nlp import NLP
 from bot.replies import Reply, TextReply
 from bot.router import Router
@@ -82,6 +82,8 @@ class Dispatcher:
                 services=services,
                 dedupe_key=msg.dedupe_key,
             )
+            if msg.kind == "voice" and not msg.text and msg.media_id:
+                msg, ctx.voice_audio = await self._recognise(msg)
             self.understand(msg, ctx)
             found = self.root.resolve(msg, ctx)
             if found is None:
@@ -99,6 +101,22 @@ class Dispatcher:
             if (waiting or voice) and not ctx.forget_user:
                 reply = await self._with_waiting(msg.openid, reply, waiting, voice)
             return Answer(reply, route.name, msg.text, ctx.forget_user)
+
+    async def _recognise(self, msg: Incoming) -> tuple[Incoming, bytes | None]:
+        """A voice message WeChat did not recognise (its recognition is being retired): download the
+        audio (kept 3 days by WeChat) and ask the configured recogniser."""
+        services = self.services
+        if services.asr is None or services.gateway is None or msg.media_id is None:
+            return msg, None
+        try:
+            audio = await services.gateway.get_media(msg.media_id)
+        except WeChatError as exc:
+            log.warning("voice message %s could not be downloaded: %s", msg.dedupe_key, exc)
+            return msg, None
+        words = await services.asr.recognize(audio, msg.fields.get("Format") or "amr")
+        if not words:
+            return msg, audio
+        return replace(msg, text=self.nlp.normalize(words), raw_text=words), audio
 
     @staticmethod
     def _replyable(msg: Incoming) -> bool:

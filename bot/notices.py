@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
 from bot.policy import within
-from models import Binding, Member, Notice, OrgUnit, OutboxRow, OutboxStatus
+from models import Binding, Member, Notice, NoticeClip, OrgUnit, OutboxRow, OutboxStatus
 from models.db import Database, dialect_insert
 from models.org import voice_on
 
@@ -209,10 +209,17 @@ def _add_rows(session: Session, notice_id: int, recipients: Sequence[Recipient],
 
 
 async def notify_members(
-    db: Database, now: datetime, *, key: str, text: str, member_ids: Sequence[int], author: str = "system"
+    db: Database,
+    now: datetime,
+    *,
+    key: str,
+    text: str,
+    member_ids: Sequence[int],
+    audio: Sequence[tuple[bytes, float]] = (),
 ) -> int:
     """A system notice (a voice message waits, a request changed, ...) to some members, once per `key`:
-    calling again with the same key adds nothing. Returns the notice id."""
+    calling again with the same key adds nothing. `audio` (AMR clips, seconds) goes with the text to every
+    recipient (a member's own voice message for their secretary). Returns the notice id."""
 
     def write(session: Session) -> int:
         existing = session.scalar(select(Notice.id).where(Notice.kind == "system", Notice.author == key))
@@ -223,7 +230,9 @@ async def notify_members(
             .outerjoin(Binding, Binding.member_id == Member.id)
             .where(Member.id.in_(member_ids), Member.active.is_(True))
         ).all()
-        recipients = [Recipient(m.id, m.name, openid, voice_on(m, now.year)) for m, openid in rows]
+        recipients = [
+            Recipient(m.id, m.name, openid, bool(audio) or voice_on(m, now.year)) for m, openid in rows
+        ]
         notice = Notice(
             kind="system",
             text=text,
@@ -237,6 +246,8 @@ async def notify_members(
         )
         session.add(notice)
         session.flush()
+        for seq, (data, seconds) in enumerate(audio):
+            session.add(NoticeClip(notice_id=notice.id, seq=seq, audio=data, seconds=seconds))
         _add_rows(session, notice.id, recipients, now)
         return notice.id
 

@@ -13,11 +13,13 @@ from bot.binding import Binder
 from bot.clock import Clock
 from bot.context import Conversation
 from bot.dedupe import DedupeStore
+from bot.gateway import WeChatGateway
 from bot.identity import Identities
 from bot.locks import UserLocks
 from bot.metrics import Metrics
 from bot.privacy import Vault
 from bot.replies import Reply, reply_to_json
+from bot.voice import ASRBackend
 from bot.writebehind import USERS, WriteBehind
 from models import ConversationState, InboundLog, OutboxRow, OutboxStatus, WeChatUser
 from models.db import Database, dialect_insert
@@ -267,3 +269,6 @@ class Services:
     binder: Binder | None
     users: Users
     late_replies: LateReplies
+    # Set once the gateway exists: downloading voice messages and recognising them (PARTYBOT_ASR_BACKEND).
+    gateway: WeChatGateway | None = None
+    asr: ASRBackend | None = None

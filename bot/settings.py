@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     notice_subscription_id: str | None = None
     # Mass sends reach each user at most this many times a month on a service account (WeChat: 4).
     mass_per_user_month: int = Field(default=4, ge=0, le=4)
+    # A voice message nobody understood is kept this many days (only with the member's consent) so their
+    # secretary can listen to it; 0: never kept.
+    voice_retention_days: int = Field(default=7, ge=0, le=30)
     # An elderly or unbound member not reached within this many hours: their helper is asked to relay.
     relay_after_h: float = Field(default=24.0, ge=0)
 

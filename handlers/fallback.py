@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+
+from sqlalchemy import select
+
 from bot.context import Context
+from bot.gateway import WeChatError
 from bot.notices import notify_members, secretaries_for
 from bot.replies import Reply, TextReply
 from bot.router import Kind, Number, Router
+from bot.voice import MAX_CLIP_BYTES, amr_duration
 from bot.wechat import Incoming
+from models import Member
+
+log = logging.getLogger(__name__)
 
 
 def router() -> Router:
@@ -24,20 +33,11 @@ def router() -> Router:
     async def voice(msg: Incoming, ctx: Context) -> Reply | None:
         if msg.text:
             return TextReply(ctx.text("unknown_text", menu=ctx.menu()))
-        # No Recognition (WeChat is retiring it): ask for text or a number; a member's secretary hears
-        # that a voice message waits, so someone calls back (elderly members often cannot type).
+        # Not understood (WeChat's recognition is being retired; no recogniser or it heard nothing): the
+        # menu, and a member's secretary hears that a voice message waits — with the audio itself when the
+        # member consented to keeping it (PIPL: separate consent; kept PARTYBOT_VOICE_RETENTION_DAYS).
         if ctx.identity.member_id is not None and ctx.identity.name:
-            member_id, name = ctx.identity.member_id, ctx.identity.name
-            secretaries = await ctx.db.run(lambda session: secretaries_for(session, member_id))
-            if secretaries:
-                await notify_members(
-                    ctx.db,
-                    ctx.clock.now(),
-                    key=f"voice:{msg.dedupe_key}",
-                    text=ctx.text("voice_waiting_notice", name=name),
-                    member_ids=secretaries,
-                )
-                return TextReply(ctx.text("voice_unrecognised_member", menu=ctx.menu()))
+            return await voice_for_secretary(msg, ctx, ctx.identity.member_id, ctx.identity.name)
         return TextReply(ctx.text("voice_unrecognised", menu=ctx.menu()))
 
     @r.message(Kind("location"))
@@ -55,3 +55,39 @@ def router() -> Router:
         return TextReply(ctx.text("unsupported_kind", kind=ctx.content.kind_name(msg.kind), menu=ctx.menu()))
 
     return r
+
+
+async def voice_for_secretary(msg: Incoming, ctx: Context, member_id: int, name: str) -> Reply:
+    secretaries = await ctx.db.run(lambda session: secretaries_for(session, member_id))
+    if not secretaries:
+        return TextReply(ctx.text("voice_unrecognised", menu=ctx.menu()))
+    days = ctx.settings.voice_retention_days
+    async with ctx.db.read() as session:
+        consent = await session.scalar(select(Member.voice_keep_consent).where(Member.id == member_id))
+    audio: list[tuple[bytes, float]] = []
+    if days and consent:
+        data = ctx.voice_audio
+        gateway = ctx.services.gateway
+        if data is None and gateway is not None and msg.media_id:
+            try:
+                data = await gateway.get_media(msg.media_id)
+            except WeChatError as exc:
+                log.warning("voice message %s could not be downloaded: %s", msg.dedupe_key, exc)
+        if data is not None and len(data) <= MAX_CLIP_BYTES:
+            try:
+                seconds = amr_duration(data)
+            except ValueError:
+                seconds = 0.0
+            audio.append((data, seconds))
+    await notify_members(
+        ctx.db,
+        ctx.clock.now(),
+        key=f"voice:{msg.dedupe_key}",
+        text=ctx.text("voice_waiting_notice_audio" if audio else "voice_waiting_notice", name=name),
+        member_ids=secretaries,
+        audio=audio,
+    )
+    answer = ctx.text("voice_unrecognised_member", menu=ctx.menu())
+    if days and consent is None:
+        answer = ctx.text("voice_keep_ask", days=days) + "\n" + answer
+    return TextReply(answer)

@@ -81,4 +81,22 @@ def router() -> Router:
         await ctx.db.run(save)
         return TextReply(ctx.text("voice_on" if on else "voice_off"))
 
+    @r.message(Regex(r"(同意保存语音|不保存语音|不同意保存语音)"))
+    async def voice_keep(msg: Incoming, ctx: Context) -> Reply | None:
+        if not may(ctx.identity, Action.SET_OWN_PREFERENCES) or ctx.identity.member_id is None:
+            return TextReply(ctx.text("not_member"))
+        keep = ctx.match["regex"].group(1) == "同意保存语音"
+        member_id = ctx.identity.member_id
+
+        def save(session: Session) -> None:
+            member = session.get(Member, member_id)
+            if member is not None:
+                member.voice_keep_consent = keep
+                member.updated_at = ctx.clock.now()
+
+        await ctx.db.run(save)
+        return TextReply(
+            ctx.text("voice_keep_on" if keep else "voice_keep_off", days=ctx.settings.voice_retention_days)
+        )
+
     return r

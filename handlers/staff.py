@@ -54,7 +54,7 @@ def router() -> Router:
         lines = [f"{i}. {m.name}（{path.rsplit('/', 1)[-1]}）" for i, (_, m, path) in enumerate(rows, 1)]
         return TextReply(ctx.text("pending_list", lines="\n".join(lines)))
 
-    @r.message(approvers, Regex(r"(同意|拒绝)\s*(\S*)"))
+    @r.message(approvers, Regex(r"(同意|拒绝)\s*(?!保存语音)(\S*)"))
     async def decide(msg: Incoming, ctx: Context) -> Reply | None:
         where = scope(ctx.identity, Action.APPROVE_BINDING)
         if where is None:
@@ -115,7 +115,7 @@ def router() -> Router:
 
     @r.route(Intent("list_members", "pending_bindings"))
     @r.message(Regex(r"(?:成员|名单|成员名单|党员名单|绑定码)\s*.*"))
-    @r.message(Role("member", "grid_worker"), Regex(r"(?:同意|拒绝)\s*\S+"))
+    @r.message(Role("member", "grid_worker"), Regex(r"(?:同意|拒绝)\s*(?!保存语音)\S+"))
     async def refused(msg: Incoming, ctx: Context) -> Reply | None:
         return TextReply(ctx.text("no_permission"))
 

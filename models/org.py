@@ -67,6 +67,8 @@ class Member(Base):
     # Which of the member's preferences they set themselves in chat: a re-import keeps those.
     chat_preferences: Mapped[list[str]] = mapped_column(JSON, default=list)
     helper_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), default=None)
+    # Consent to keep unrecognised voice messages for the secretary (PIPL: separate consent); None: not asked.
+    voice_keep_consent: Mapped[bool | None] = mapped_column(default=None)
     dues_base_fen: Mapped[int | None] = mapped_column(default=None)
     mobile_destination: Mapped[str | None] = mapped_column(String(100), default=None)
     active: Mapped[bool] = mapped_column(default=True)

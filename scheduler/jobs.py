@@ -24,6 +24,7 @@ from models import (
     ConversationState,
     InboundLog,
     Member,
+    Notice,
     NoticeClip,
     OutboxRow,
     OutboxStatus,
@@ -55,6 +56,7 @@ async def housekeeping(deps: JobDeps, now: datetime) -> str:
     """Data kept only as long as it serves (DOMAIN.md, personal information): expired conversations, old
     binding attempts and codes, and the inbound log past its retention period."""
     retention = now - timedelta(days=deps.settings.inbound_retention_days)
+    voice_cutoff = now - timedelta(days=deps.settings.voice_retention_days)
 
     def tidy(session: Session) -> dict[str, int]:
         counts = {}
@@ -63,6 +65,15 @@ async def housekeeping(deps: JobDeps, now: datetime) -> str:
             ("binding_attempts", delete(BindingAttempt).where(BindingAttempt.at < now - timedelta(hours=1))),
             ("binding_codes", delete(BindingCode).where(BindingCode.expires_at < now - timedelta(days=30))),
             ("inbound_log", delete(InboundLog).where(InboundLog.received_at < retention)),
+            # Members' own voice messages kept for their secretary (with consent), past their retention.
+            (
+                "voice_messages",
+                delete(NoticeClip).where(
+                    NoticeClip.notice_id.in_(
+                        select(Notice.id).where(Notice.kind == "system", Notice.created_at < voice_cutoff)
+                    )
+                ),
+            ),
         ):
             counts[label] = int(getattr(session.execute(statement), "rowcount", 0) or 0)
         return counts
