@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from bot import audit
+from bot.notices import add_system_notice, secretaries_for
 from bot.privacy import Vault
 from models import Binding, BindingAttempt, BindingCode, BindingRequest, Member, OrgUnit, QRBindingToken
 from models.db import Database
@@ -132,9 +133,11 @@ class Binder:
 
         return await self._db.run(redeem)
 
-    async def request_by_name(self, openid: str, name: str, tail: str, now: datetime) -> Bound:
+    async def request_by_name(
+        self, openid: str, name: str, tail: str, now: datetime, notify: str | None = None
+    ) -> Bound:
         """`绑定 姓名 手机后四位`: a pending request if exactly one active member matches; the caller
-        answers the same either way."""
+        answers the same either way. `notify`: the text the member's secretaries get about a new request."""
         tail_mac = self._vault.mac("tail", tail)
 
         def request(session: Session) -> Bound:
@@ -157,7 +160,17 @@ class Binder:
                     )
                 )
                 if pending is None:
-                    session.add(BindingRequest(openid=openid, member_id=matches[0], created_at=now))
+                    req = BindingRequest(openid=openid, member_id=matches[0], created_at=now)
+                    session.add(req)
+                    session.flush()
+                    if notify is not None:
+                        add_system_notice(
+                            session,
+                            now,
+                            key=f"binding_request:{req.id}",
+                            text=notify,
+                            member_ids=secretaries_for(session, matches[0]),
+                        )
             return Bound(Outcome.REQUESTED)
 
         return await self._db.run(request)

@@ -214,44 +214,98 @@ async def notify_members(
     *,
     key: str,
     text: str,
-    member_ids: Sequence[int],
+    member_ids: Sequence[int] = (),
+    openids: Sequence[str] = (),
     audio: Sequence[tuple[bytes, float]] = (),
 ) -> int:
-    """A system notice (a voice message waits, a request changed, ...) to some members, once per `key`:
-    calling again with the same key adds nothing. `audio` (AMR clips, seconds) goes with the text to every
-    recipient (a member's own voice message for their secretary). Returns the notice id."""
+    """A system notice (a voice message waits, a binding was approved, ...) to some members and/or openids
+    (people not on the roster, e.g. a 双报到 registrant), once per `key`: calling again with the same key
+    adds nothing. `audio` (AMR clips, seconds) goes with the text to every recipient. Returns the notice
+    id."""
+    return await db.run(
+        lambda session: add_system_notice(
+            session, now, key=key, text=text, member_ids=member_ids, openids=openids, audio=audio
+        )
+    )
 
-    def write(session: Session) -> int:
-        existing = session.scalar(select(Notice.id).where(Notice.kind == "system", Notice.author == key))
-        if existing is not None:
-            return int(existing)
-        rows = session.execute(
+
+def add_system_notice(
+    session: Session,
+    now: datetime,
+    *,
+    key: str,
+    text: str,
+    member_ids: Sequence[int] = (),
+    openids: Sequence[str] = (),
+    audio: Sequence[tuple[bytes, float]] = (),
+) -> int:
+    """notify_members inside a transaction the caller already has (the change and its notice commit
+    together)."""
+    existing = session.scalar(select(Notice.id).where(Notice.kind == "system", Notice.author == key))
+    if existing is not None:
+        return int(existing)
+    rows = (
+        session.execute(
             select(Member, Binding.openid)
             .outerjoin(Binding, Binding.member_id == Member.id)
-            .where(Member.id.in_(member_ids), Member.active.is_(True))
+            .where(Member.id.in_(list(member_ids)), Member.active.is_(True))
         ).all()
-        recipients = [
-            Recipient(m.id, m.name, openid, bool(audio) or voice_on(m, now.year)) for m, openid in rows
-        ]
-        notice = Notice(
-            kind="system",
-            text=text,
-            author=key,
-            unit_path="",
-            audience="all",
-            audience_label="",
-            recipients=len(recipients),
-            mass_reports={},
-            created_at=now,
+        if member_ids
+        else []
+    )
+    recipients = [Recipient(m.id, m.name, openid, bool(audio) or voice_on(m, now.year)) for m, openid in rows]
+    notice = Notice(
+        kind="system",
+        text=text,
+        author=key,
+        unit_path="",
+        audience="all",
+        audience_label="",
+        recipients=len(recipients) + len(openids),
+        mass_reports={},
+        created_at=now,
+    )
+    session.add(notice)
+    session.flush()
+    for seq, (data, seconds) in enumerate(audio):
+        session.add(NoticeClip(notice_id=notice.id, seq=seq, audio=data, seconds=seconds))
+    _add_rows(session, notice.id, recipients, now)
+    for openid in openids:
+        session.add(
+            OutboxRow(
+                idempotency_key=f"notice:{notice.id}:openid:{openid}",
+                openid=openid,
+                kind="notice",
+                notice_id=notice.id,
+                wants_voice=False,
+                status=OutboxStatus.QUEUED.value,
+                payload={},
+                closed_channels=[],
+                attempts=0,
+                voice_clips_sent=0,
+                created_at=now,
+                updated_at=now,
+            )
         )
-        session.add(notice)
-        session.flush()
-        for seq, (data, seconds) in enumerate(audio):
-            session.add(NoticeClip(notice_id=notice.id, seq=seq, audio=data, seconds=seconds))
-        _add_rows(session, notice.id, recipients, now)
-        return notice.id
+    return notice.id
 
-    return await db.run(write)
+
+def secretaries_of_unit(session: Session, unit_id: int | None, exclude: int | None = None) -> list[int]:
+    """The secretaries (书记, 副书记) of the nearest unit at or above `unit_id` that has one."""
+    unit = session.get(OrgUnit, unit_id) if unit_id is not None else None
+    while unit is not None:
+        found = session.scalars(
+            select(Member.id).where(
+                Member.unit_id == unit.id,
+                Member.post.in_(("书记", "副书记")),
+                Member.active.is_(True),
+                Member.id != (exclude or -1),
+            )
+        ).all()
+        if found:
+            return list(found)
+        unit = session.get(OrgUnit, unit.parent_id) if unit.parent_id is not None else None
+    return []
 
 
 # --- helpers who relay ---------------------------------------------------------------------------
@@ -296,20 +350,7 @@ def find_helper(session: Session, member: Member) -> Helper | None:
 def secretaries_for(session: Session, member_id: int) -> list[int]:
     """The secretaries (书记, 副书记) of the nearest unit above a member that has one."""
     member = session.get(Member, member_id)
-    unit = session.get(OrgUnit, member.unit_id) if member is not None else None
-    while unit is not None:
-        found = session.scalars(
-            select(Member.id).where(
-                Member.unit_id == unit.id,
-                Member.post.in_(("书记", "副书记")),
-                Member.active.is_(True),
-                Member.id != member_id,
-            )
-        ).all()
-        if found:
-            return list(found)
-        unit = session.get(OrgUnit, unit.parent_id) if unit.parent_id is not None else None
-    return []
+    return secretaries_of_unit(session, member.unit_id if member else None, exclude=member_id)
 
 
 async def confirm_relay(db: Database, helper_member_id: int, name: str, now: datetime) -> int:

@@ -58,7 +58,13 @@ def router() -> Router:
         if binder is None:
             return TextReply(ctx.text("bind_not_ready"))
         found = ctx.match["regex"]
-        result = await binder.request_by_name(msg.openid, found.group(1), found.group(2), ctx.clock.now())
+        result = await binder.request_by_name(
+            msg.openid,
+            found.group(1),
+            found.group(2),
+            ctx.clock.now(),
+            notify=ctx.text("binding_request_notice"),
+        )
         return await answer(ctx, result)
 
     @r.message(bindable, Regex(r"绑定\s*\S.*"))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot import audit
 from bot.context import Context
+from bot.notices import add_system_notice, secretaries_of_unit
 from bot.places import unit_for_building
 from bot.policy import Action, may, scope, within
 from bot.privacy import mask_phone, normalize_phone
@@ -98,12 +99,16 @@ def router() -> Router:
         if not pending:
             return TextReply(ctx.text("dual_confirm_none", name=name))
         report_id, now, who, openid = pending[0].id, ctx.clock.now(), actor(ctx), pending[0].openid
+        confirmed_text = ctx.text("dual_confirmed_notice")
 
         def confirm_it(session: Session) -> None:
             report = session.get(DualReport, report_id)
             if report is not None and report.status == "pending":
                 report.status, report.confirmed_by, report.confirmed_at = "confirmed", who, now
                 audit.record(session, now, who, "confirm_dual_report", where, report=report_id)
+                add_system_notice(
+                    session, now, key=f"dual_confirmed:{report_id}", text=confirmed_text, openids=[openid]
+                )
 
         await ctx.db.run(confirm_it)
         ctx.services.identities.invalidate(openid)
@@ -191,6 +196,7 @@ async def submit(ctx: Context, data: dict[str, object]) -> Reply:
     vault = ctx.services.vault
     phone = str(data["phone"])
     now, openid = ctx.clock.now(), ctx.openid
+    notice = ctx.text("dual_report_notice")
 
     def save(session: Session) -> None:
         # The grid covering their building, else the community.
@@ -201,17 +207,24 @@ async def submit(ctx: Context, data: dict[str, object]) -> Reply:
                 .where(OrgUnit.active.is_(True), OrgUnit.kind == "社区党委")
                 .order_by(OrgUnit.id)
             )
-        session.add(
-            DualReport(
-                openid=openid,
-                name=str(data["name"]),
-                phone_enc=vault.encrypt_phone(phone) if vault else None,
-                workplace_org=str(data["org"]),
-                building=building,
-                door=str(data["door"]),
-                unit_id=unit_id,
-                created_at=now,
-            )
+        report = DualReport(
+            openid=openid,
+            name=str(data["name"]),
+            phone_enc=vault.encrypt_phone(phone) if vault else None,
+            workplace_org=str(data["org"]),
+            building=building,
+            door=str(data["door"]),
+            unit_id=unit_id,
+            created_at=now,
+        )
+        session.add(report)
+        session.flush()
+        add_system_notice(
+            session,
+            now,
+            key=f"dual_report:{report.id}",
+            text=notice,
+            member_ids=secretaries_of_unit(session, unit_id),
         )
 
     await ctx.db.run(save)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from bot import audit
 from bot.binding import Outcome, members_named, pending_in_scope
 from bot.context import Context
+from bot.notices import notify_members
 from bot.policy import Action, scope, within
 from bot.privacy import mask_phone
 from bot.replies import Reply, TextReply
@@ -144,6 +145,15 @@ async def settle(ctx: Context, request_id: int, approve: bool, name: str) -> Rep
         return TextReply(ctx.text("approve_taken", name=name))
     if result.openid is not None:
         ctx.services.identities.invalidate(result.openid)
+    if result.member_id is not None:
+        # The applicant hears at once (or with their next message), not only when they next ask.
+        await notify_members(
+            ctx.db,
+            ctx.clock.now(),
+            key=f"binding_approved:{request_id}",
+            text=ctx.text("binding_approved_notice", name=name),
+            member_ids=[result.member_id],
+        )
     return TextReply(ctx.text("approved", name=name))
 
 

@@ -108,6 +108,16 @@ async def test_name_requests_read_the_same_whether_or_not_they_match(
         "待审核的绑定申请：\n1. 郑国平（第一网格党支部）\n回复“同意 姓名”或“拒绝 姓名”。"
     )
     assert (await secretary.send("同意 郑国平")).text.startswith("已同意郑国平同志的绑定申请")
+    await services(stack.client).write_behind.flush()  # their allowances, recorded behind the replies
+    await stack.worker.drain()
+    # The secretary was told of the one request that matched; the applicant is told it was approved.
+    told = [s.content["content"] for s in stack.sends(f"o-{SECRETARY}", api="custom")]
+    assert told == ["有一条新的党员绑定申请等待审核，请回复“待审”查看。"]
+    approved = [s.content.get("content") for s in stack.sends("o-real", api="custom")]
+    # 郑国平 is 76: the notice is read aloud after the text (voice mode by age).
+    assert approved[0] == "您的党员绑定申请已通过。郑国平同志，欢迎您。回复0查看菜单。"
+    assert {s.msgtype for s in stack.sends("o-real", api="custom")[1:]} <= {"voice"}
+    assert stack.sends("o-fake", api="custom") == stack.sends("o-nobody", api="custom") == []
     assert (await person(stack, "o-real").send("0")).text == MEMBER_MENU
     assert (await person(stack, "o-fake").send("0")).text.startswith("请回复数字：\n1 反映问题")
 

@@ -46,6 +46,15 @@ async def test_register_confirm_and_choose_posts(stack: Stack, clock: FixedClock
     listing = (await secretary.send("报到审核")).text
     assert "1. 张伟 139****8888 青禾科技有限公司党支部 5号楼2单元602 等待社区确认 未选岗位" in listing
     assert (await secretary.send("确认 张伟")).text == "已确认张伟同志的报到。"
+    await services(stack.client).write_behind.flush()
+    await stack.worker.drain()
+    # The community secretary was told of the registration; the registrant is told it was confirmed.
+    assert [s.content["content"] for s in stack.sends("o-YX-001", api="custom")] == [
+        "有一位在职党员到社区报到（双报到），请回复“报到审核”查看。"
+    ]
+    assert [s.content["content"] for s in stack.sends("o-inservice", api="custom")] == [
+        "您的社区报到已确认，谢谢您。请回复“志愿岗位”选择1至2个志愿岗位。"
+    ]
 
     posts = (await worker.send("志愿岗位")).text
     assert posts.startswith("请选择1至2个志愿岗位") and "1 义务巡逻岗" in posts
