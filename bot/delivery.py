@@ -745,7 +745,6 @@ class DeliveryWorker:
                 .values(
                     status=OutboxStatus.SENT.value,
                     wechat_msgid=msgid,
-                    last_error=None,
                     lease_owner=None,
                     lease_until=None,
                     updated_at=self._clock.now(),

@@ -7,6 +7,7 @@ import shutil
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from bot.app import CONTENT, SETTINGS
@@ -14,7 +15,7 @@ from bot.clock import FixedClock
 from bot.notices import Channel
 from bot.settings import AccountKind
 from bot.voice import AmrEncoder
-from models import Notice, OutboxRow, WeChatUser
+from models import Notice, NoticeClip, OutboxRow, WeChatUser
 from scheduler.jobs import JobDeps, job_named
 from tests.community import seed
 from tests.conftest import Stack, StackFactory, require
@@ -272,3 +273,153 @@ async def test_a_voice_message_nobody_understood_tells_the_members_secretary(
     assert (await ThroughFake(stack, "o-resident").say(None)).text.startswith(
         "抱歉，没能听清您的语音。请发送文字"
     )
+
+
+async def test_a_broadcast_to_the_demo_community_reaches_everyone_exactly_once(
+    make_stack: StackFactory, clock: FixedClock
+) -> None:
+    """The seeded demo community (37 members besides the sender, 3 of them unbound) in mixed allowance
+    states: some wrote today, some clicked the menu a minute ago (3 sends), some used up their allowance,
+    most never wrote. Every member is reached once; the unbound through a helper."""
+    from bot.demo import DEMO_UNBOUND, bound_openids, seed_demo
+
+    stack = await make_stack()
+    app = stack.client.app
+    assert app is not None
+    assert await seed_demo(app[SETTINGS], clock.now())
+    openids = await bound_openids(app[SETTINGS])
+    members = sorted(o for o in openids if o.startswith("o-demo-YX-") and o != "o-demo-YX-001")
+    stack.fake.follow(openids)
+    for openid in members[:8]:
+        await ThroughFake(stack, openid).send("你好")
+    for openid in members[8:12]:
+        await ThroughFake(stack, openid).event("CLICK", EventKey="MENU_HELP")
+    await flush(stack.client)
+    for openid in members[4:6]:
+        await set_window(stack, openid, 0)
+
+    secretary = ThroughFake(stack, "o-demo-YX-001")  # 周建国, 社区党委书记
+    shown = (await secretary.send(f"公告 {BODY}")).text
+    assert shown.startswith("将发送给：银杏社区党委，共 37 人") and "3 人未绑定微信" in shown
+    await secretary.send("确认")
+    await stack.worker.drain()
+    await stack.fake.settle()
+    for openid in members:
+        assert len(notice_texts(stack, openid)) == 1, openid
+    rows = await outbox(stack)
+    assert len(rows) == 37
+    statuses: dict[str, int] = {}
+    for row in rows.values():
+        statuses[row.status] = statuses.get(row.status, 0) + 1
+    assert statuses == {"sent": 34, "relayed": 3}
+    assert len(DEMO_UNBOUND) == 3
+    async with services(stack.client).db.read() as session:
+        relays = (await session.scalars(select(OutboxRow).where(OutboxRow.kind == "relay"))).all()
+    assert len(relays) == 3 and all(r.status in ("sent", "waiting-next-reply") for r in relays)
+    status = (await secretary.send("公告状态")).text
+    assert "已发出 34 人" in status and "已请联系人转告 3 人" in status and "失败 0 人" in status
+
+
+async def test_a_subscription_account_uses_subscription_notices(make_stack: StackFactory) -> None:
+    stack = await make_stack(account=AccountKind.SUBSCRIPTION, notice_subscription_id="SUB-1")
+    people = await community(stack)
+    await ThroughFake(stack, "o-YX-003").send(f"公告 {BODY}")
+    await ThroughFake(stack, "o-YX-003").send("确认")
+    await stack.worker.drain()
+    rows = await outbox(stack)
+    assert {rows[people.ids[n]].channel for n in ("YX-012", "YX-013")} == {"subscription"}
+    sent = stack.sends("o-YX-013", api="subscribe")
+    assert len(sent) == 1 and sent[0].content["template_id"] == "SUB-1"
+
+
+@pytest.mark.parametrize(
+    ("errcode", "status", "channel"),
+    [
+        (45047, "sent", "mass_send"),  # WeChat says the allowance is used up: falls through
+        (43004, "sent", "mass_send"),
+        (-1, "queued", None),  # busy: tried again later
+        (45009, "queued", None),  # daily quota: tomorrow
+    ],
+)
+async def test_wechat_errors_on_a_notice_fall_through_or_back_off(
+    make_stack: StackFactory, clock: FixedClock, errcode: int, status: str, channel: str | None
+) -> None:
+    from bot.fake_wechat import Fault
+
+    stack = await make_stack()
+    people = await community(stack)
+    await ThroughFake(stack, "o-YX-012").send("你好")
+    await flush(stack.client)
+    stack.fake.faults.append(Fault("/cgi-bin/message/custom/send", errcode, 1))
+    await ThroughFake(stack, "o-YX-003").send(f"公告 {BODY}")
+    await ThroughFake(stack, "o-YX-003").send("确认")
+    await stack.worker.drain()
+    row = (await outbox(stack))[people.ids["YX-012"]]
+    assert (row.status, row.channel) == (status, channel)
+    assert row.last_error is not None and str(errcode) in row.last_error
+    if status == "queued":
+        assert row.next_attempt_at is not None and row.next_attempt_at > clock.now()
+        if errcode == 45009:  # 00:05 tomorrow, Beijing time (T0 is 10:00 Beijing)
+            assert row.next_attempt_at == clock.now() + timedelta(hours=14, minutes=5)
+        clock.set(row.next_attempt_at)
+        await stack.worker.drain()
+        row = (await outbox(stack))[people.ids["YX-012"]]
+        assert (row.status, row.channel) == ("sent", "customer_service")
+    assert len(notice_texts(stack, "o-YX-012")) == 1
+
+
+async def test_voice_clips_older_than_wechats_three_days_are_uploaded_again(
+    make_stack: StackFactory, clock: FixedClock
+) -> None:
+    from bot.app import GATEWAY
+
+    stack = await make_stack()
+    db = services(stack.client).db
+    old, fresh = clock.now() - timedelta(days=3), clock.now() - timedelta(hours=1)
+
+    def write(session: Any) -> None:
+        for n, uploaded in enumerate((old, fresh), 1):
+            notice = Notice(
+                kind="announcement",
+                text=f"通知{n}",
+                author="cli:test",
+                recipients=1,
+                mass_reports={},
+                created_at=uploaded,
+            )
+            session.add(notice)
+            session.flush()
+            session.add(
+                NoticeClip(
+                    notice_id=notice.id,
+                    seq=0,
+                    audio=b"#!AMR\n",
+                    seconds=0.0,
+                    media_id=f"M{n}",
+                    uploaded_at=uploaded,
+                )
+            )
+            session.add(
+                OutboxRow(
+                    idempotency_key=f"v{n}",
+                    openid=f"o-{n}",
+                    kind="voice",
+                    notice_id=notice.id,
+                    wants_voice=True,
+                    status="waiting-next-reply",
+                    payload={},
+                    created_at=uploaded,
+                    updated_at=uploaded,
+                )
+            )
+
+    await db.run(write)
+    app = stack.client.app
+    assert app is not None
+    deps = JobDeps(db, app[SETTINGS], app[CONTENT], app[GATEWAY])
+    assert await job_named("refresh_voice_media").run(deps, clock.now()) == "uploaded again 1"
+    async with db.read() as session:
+        clips = (await session.scalars(select(NoticeClip).order_by(NoticeClip.notice_id))).all()
+    assert clips[0].media_id != "M1" and clips[0].uploaded_at == clock.now()
+    assert stack.fake.media[str(clips[0].media_id)][0] == b"#!AMR\n"
+    assert clips[1].media_id == "M2"  # still fresh: left alone
