@@ -172,13 +172,13 @@ JOBS: tuple[Job, ...] = (
     ),
     Job(
         "housekeeping",
-        "delete expired conversations, old binding attempts and codes, old inbound log",
+        "delete expired conversations, old binding attempts and codes, old inbound log and voice messages",
         {"minute": "*/10"},
         housekeeping,
     ),
     Job(
         "expire_waiting_replies",
-        "close late answers that waited too long for the user's next message",
+        "close late answers and notices that waited too long for the user's next message",
         {"hour": 3, "minute": 30},
         expire_waiting_replies,
     ),
