@@ -31,10 +31,10 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import JSON, Integer, String, Table, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -72,6 +72,35 @@ MASS_GATHER = timedelta(seconds=30)
 # Voice follows a next-reply text once the member's message has been recorded (write-behind).
 VOICE_FOLLOW_DELAY = timedelta(seconds=2)
 MASS_REFUSALS = (45028, 45065)  # no quota / duplicate clientmsgid (already sent)
+
+_OUTBOX = cast(Table, OutboxRow.__table__)
+_USERS = cast(Table, WeChatUser.__table__)
+# One wave's results as executemany statements (Core, by primary key).
+RECORD = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        channel=bindparam("b_channel"),
+        last_error=bindparam("b_error"),
+        lease_owner=None,
+        lease_until=None,
+        updated_at=bindparam("b_now", type_=_OUTBOX.c.updated_at.type),
+        wechat_msgid=func.coalesce(bindparam("b_msgid", type_=String), _OUTBOX.c.wechat_msgid),
+        voice_clips_sent=_OUTBOX.c.voice_clips_sent + bindparam("b_voice", type_=Integer),
+        next_attempt_at=func.coalesce(
+            bindparam("b_next", type_=_OUTBOX.c.next_attempt_at.type), _OUTBOX.c.next_attempt_at
+        ),
+        closed_channels=bindparam("b_closed", type_=JSON),
+    )
+)
+_LEFT = _USERS.c.window_left - bindparam("b_used", type_=Integer)
+USE_ALLOWANCE = (
+    update(_USERS)
+    .where(_USERS.c.openid == bindparam("b_openid"), _USERS.c.window_left > 0)
+    .values(window_left=case((_LEFT < 0, 0), else_=_LEFT))
+)
+CLOSE_ALLOWANCE = update(_USERS).where(_USERS.c.openid == bindparam("b_openid")).values(window_left=0)
 
 
 @dataclass(slots=True)
@@ -443,7 +472,8 @@ class DeliveryWorker:
             j for j in jobs if j.channel in (Channel.CUSTOMER_SERVICE, Channel.TEMPLATE, Channel.SUBSCRIPTION)
         ]
         for start in range(0, len(remote), self._concurrency):
-            await self._wave(remote[start : start + self._concurrency])
+            end = start + self._concurrency
+            await self._wave(remote[start:end], [j.id for j in remote[end:]])
 
     async def _settle_locally(self, jobs: list[Job], now: datetime) -> None:
         """Channels that need no API call now: wait for the next reply, relay, gather for a mass send."""
@@ -489,35 +519,66 @@ class DeliveryWorker:
             if job.channel is Channel.NEXT_REPLY and job.openid:
                 self._waiting(job.openid)
 
-    async def _wave(self, jobs: list[Job]) -> None:
+    async def _wave(self, jobs: list[Job], rest: list[int]) -> None:
         """Up to `delivery_concurrency` calls at once. Each row is marked `sending` (committed) only once its
-        rate slot is granted, right before the calls: in doubt after a crash = calls in flight."""
+        rate slot is granted, right before the calls: in doubt after a crash = calls in flight. Only rows
+        still leased to this worker are marked (a batch that outlived its lease may have been claimed by
+        another worker: those are left to it), and the lease of the batch's remaining rows is renewed."""
         for job in jobs:
             await self._limiters[
                 "custom" if job.channel is Channel.CUSTOMER_SERVICE else "template"
             ].acquire()
         now = self._clock.now()
         lease_until = now + timedelta(seconds=self._lease)
+        mine = and_(OutboxRow.lease_owner == self._id, OutboxRow.status == OutboxStatus.QUEUED.value)
 
-        def mark(session: Session) -> None:
+        def mark(session: Session) -> set[int]:
+            granted: set[int] = set()
             for channel in {j.channel for j in jobs}:
                 assert channel is not None
-                session.execute(
+                result = session.execute(
                     update(OutboxRow)
-                    .where(OutboxRow.id.in_([j.id for j in jobs if j.channel is channel]))
+                    .where(OutboxRow.id.in_([j.id for j in jobs if j.channel is channel]), mine)
                     .values(
                         status=SENDING,
                         channel=channel.value,
                         attempts=OutboxRow.attempts + 1,
-                        lease_owner=self._id,
                         lease_until=lease_until,
                         updated_at=now,
                     )
+                    .returning(OutboxRow.id)
+                    .execution_options(synchronize_session=False)
                 )
+                granted.update(result.scalars().all())
+            if rest:
+                session.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_(rest), mine)
+                    .values(lease_until=lease_until)
+                    .execution_options(synchronize_session=False)
+                )
+            return granted
 
-        await self._db.run(mark)
-        outcomes = await asyncio.gather(*(self._call(job) for job in jobs))
-        await self._record(list(zip(jobs, outcomes, strict=True)))
+        granted = await self._db.run(mark)
+        if len(granted) < len(jobs):
+            log.warning(
+                "%d rows were taken over by another worker (their lease ran out)", len(jobs) - len(granted)
+            )
+        calls = [job for job in jobs if job.id in granted]
+        outcomes = await asyncio.gather(*(self._call(job) for job in calls), return_exceptions=True)
+        results: list[tuple[Job, Outcome]] = []
+        for job, outcome in zip(calls, outcomes, strict=True):
+            if isinstance(outcome, asyncio.CancelledError):
+                raise outcome
+            if isinstance(outcome, BaseException):
+                # Not WeChat's answer but a failure here, maybe after the request went out: at most once.
+                log.error("delivering row %s failed", job.id, exc_info=outcome)
+                assert job.channel is not None
+                outcome = Outcome(
+                    OutboxStatus.IN_DOUBT, job.channel, error=f"unexpected error: {outcome!r}"[:500]
+                )
+            results.append((job, outcome))
+        await self._record(results)
 
     async def _call(self, job: Job) -> Outcome:
         assert job.channel is not None and job.openid is not None
@@ -598,40 +659,39 @@ class DeliveryWorker:
         return now + timedelta(seconds=min(5 * 2 ** max(attempts, 0), 600))
 
     async def _record(self, results: list[tuple[Job, Outcome]]) -> None:
+        """Results of a wave in one transaction of a few executemany statements (not a statement per row)."""
         now = self._clock.now()
+        rows = [
+            {
+                "b_id": job.id,
+                "b_status": outcome.status.value,
+                "b_channel": None if outcome.status is OutboxStatus.QUEUED else outcome.channel.value,
+                "b_error": outcome.error,
+                "b_msgid": outcome.msgid,
+                "b_voice": outcome.voice_sent,
+                "b_next": (outcome.retry_at or now) if outcome.status is OutboxStatus.QUEUED else None,
+                "b_closed": sorted({*job.closed, outcome.close} if outcome.close else job.closed),
+                "b_now": now,
+            }
+            for job, outcome in results
+        ]
+        used = [{"b_openid": job.openid, "b_used": o.used} for job, o in results if o.used and job.openid]
+        closed = [
+            {"b_openid": job.openid}
+            for job, o in results
+            if o.close == Channel.CUSTOMER_SERVICE.value and job.openid
+        ]
+        follow = [job.id for job, o in results if o.voice_follow]
 
         def write(session: Session) -> None:
-            for job, outcome in results:
-                values: dict[str, Any] = {
-                    "status": outcome.status.value,
-                    "channel": outcome.channel.value,
-                    "last_error": outcome.error,
-                    "lease_owner": None,
-                    "lease_until": None,
-                    "updated_at": now,
-                }
-                if outcome.msgid is not None:
-                    values["wechat_msgid"] = outcome.msgid
-                if outcome.voice_sent:
-                    values["voice_clips_sent"] = OutboxRow.voice_clips_sent + outcome.voice_sent
-                if outcome.status is OutboxStatus.QUEUED:
-                    values["channel"] = None
-                    values["next_attempt_at"] = outcome.retry_at or now
-                    if outcome.close is not None:
-                        values["closed_channels"] = sorted({*job.closed, outcome.close})
-                session.execute(update(OutboxRow).where(OutboxRow.id == job.id).values(**values))
-                if outcome.used and job.openid:
-                    session.execute(
-                        update(WeChatUser)
-                        .where(WeChatUser.openid == job.openid, WeChatUser.window_left > 0)
-                        .values(window_left=WeChatUser.window_left - outcome.used)
-                    )
-                if outcome.close == Channel.CUSTOMER_SERVICE.value and job.openid:
-                    session.execute(
-                        update(WeChatUser).where(WeChatUser.openid == job.openid).values(window_left=0)
-                    )
-                if outcome.voice_follow:
-                    follow_voice(session, job.id, now, waiting=True)
+            if rows:
+                session.execute(RECORD, rows)
+            if used:
+                session.execute(USE_ALLOWANCE, used)
+            if closed:
+                session.execute(CLOSE_ALLOWANCE, closed)
+            for row_id in follow:
+                follow_voice(session, row_id, now, waiting=True)
 
         await self._db.run(write)
         for job, outcome in results:

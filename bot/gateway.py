@@ -20,12 +20,13 @@ from typing import Any, Protocol
 import aiohttp
 from redis.asyncio import Redis
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.metrics import Metrics
 from bot.settings import AccountKind, Settings
 from models import AccessToken
-from models.db import Database
+from models.db import Database, dialect_insert
 
 log = logging.getLogger(__name__)
 
@@ -167,16 +168,25 @@ class DatabaseTokenStore:
         return Token(row.token, row.expires_at) if row else None
 
     async def save(self, token: Token) -> None:
-        await self._db.run(
-            lambda session: session.merge(
-                AccessToken(
-                    appid=self._appid,
-                    token=token.value,
-                    expires_at=token.expires_at,
-                    updated_at=self._clock.now(),
+        values = {
+            "appid": self._appid,
+            "token": token.value,
+            "expires_at": token.expires_at,
+            "updated_at": self._clock.now(),
+        }
+
+        def upsert(session: Session) -> None:
+            # An upsert, not read-then-insert: two processes saving their first token at once must not
+            # collide on the primary key.
+            statement = dialect_insert(session)(AccessToken).values(**values)
+            session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["appid"],
+                    set_={k: v for k, v in values.items() if k != "appid"},
                 )
             )
-        )
+
+        await self._db.run(upsert)
 
 
 class RedisTokenStore:

@@ -423,3 +423,35 @@ async def test_voice_clips_older_than_wechats_three_days_are_uploaded_again(
     assert clips[0].media_id != "M1" and clips[0].uploaded_at == clock.now()
     assert stack.fake.media[str(clips[0].media_id)][0] == b"#!AMR\n"
     assert clips[1].media_id == "M2"  # still fresh: left alone
+
+
+async def test_a_batch_that_outlived_its_lease_is_not_sent_twice(
+    make_stack: StackFactory, clock: FixedClock
+) -> None:
+    """Worker A claims a batch and stalls past its lease; worker B claims and sends the same rows. When A
+    wakes up it may send only rows still leased to it: none."""
+    from bot.app import CONTENT, GATEWAY, METRICS, make_worker
+
+    stack = await make_stack()
+    await community(stack)
+    for number in ("YX-002", "YX-004", "YX-006"):
+        await ThroughFake(stack, f"o-{number}").send("你好")
+    await flush(stack.client)
+    await ThroughFake(stack, "o-YX-001").send(f"公告 {BODY}")
+    await ThroughFake(stack, "o-YX-001").send("确认")
+    app = stack.client.app
+    assert app is not None
+    db = services(stack.client).db
+    a = stack.worker
+    b = make_worker(
+        app[SETTINGS], db, app[GATEWAY], clock, app[METRICS], app[CONTENT], "worker-b", None, None
+    )
+    stalled = await a._claim()  # the race, step by step
+    assert stalled
+    clock.advance(app[SETTINGS].delivery_lease_s + 1)
+    await b.drain()
+    sent_by_b = len(stack.fake.sends)
+    await a._deliver(stalled)
+    assert len(stack.fake.sends) == sent_by_b
+    for number in ("YX-002", "YX-004", "YX-006"):
+        assert len(notice_texts(stack, f"o-{number}")) == 1
