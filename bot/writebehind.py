@@ -67,6 +67,7 @@ class WriteBehind:
         self._task: asyncio.Task[None] | None = None
         self._flush_lock = asyncio.Lock()
         self._known: set[str] = set()
+        self._stopping = False
 
     def record(self, item: Interaction) -> None:
         self._interactions.append(item)
@@ -94,21 +95,27 @@ class WriteBehind:
             self._wake.set()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="write-behind")
 
     async def stop(self) -> None:
+        """Let a flush in progress finish (cancelling it mid-write would lose what it had taken), then
+        write what is left."""
         if self._task is not None:
-            self._task.cancel()
+            self._stopping = True
+            self._wake.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
         await self.flush()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 await self.flush()
             except asyncio.CancelledError:
@@ -128,8 +135,10 @@ class WriteBehind:
                 # Rows are never deleted, so once known a user needs no insert (harmless if another
                 # process inserted it first).
                 self._known |= new
-            except Exception:
-                # Put them back so the next flush tries again; nothing is silently lost.
+            except BaseException:
+                # Put them back so the next flush tries again; nothing is silently lost. (A flush cancelled
+                # from outside may still commit in the writer thread, so it could repeat them; stop()
+                # never cancels a flush.)
                 self._interactions[:0] = interactions
                 self._logs[:0] = logs
                 raise
