@@ -170,6 +170,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     voice_problem = await voice.status()
     if voice_problem is not None:
         log.warning("voice disabled: %s", voice_problem)
+    services.notice_voice = NoticeVoice(db, gateway, voice, clock)
     app[WORKER] = make_worker(
         settings, db, gateway, clock, metrics, app[CONTENT], worker_id, voice, redis, on_waiting=waiting.add
     )

@@ -922,6 +922,7 @@ class Waiting:
     id: int
     kind: str  # late_reply, notice, relay
     text: str
+    voice: bool = False  # a voice-mode member's notice: its audio follows
 
 
 async def waiting_for(session: AsyncSession, openid: str) -> tuple[list[Waiting], list[int]]:
@@ -929,7 +930,7 @@ async def waiting_for(session: AsyncSession, openid: str) -> tuple[list[Waiting]
     message has opened the customer-service window."""
     rows = (
         await session.execute(
-            select(OutboxRow.id, OutboxRow.kind, OutboxRow.payload, Notice.text)
+            select(OutboxRow.id, OutboxRow.kind, OutboxRow.payload, Notice.text, OutboxRow.wants_voice)
             .outerjoin(Notice, Notice.id == OutboxRow.notice_id)
             .where(OutboxRow.openid == openid, OutboxRow.status == OutboxStatus.WAITING_NEXT_REPLY.value)
             .order_by(OutboxRow.id)
@@ -937,7 +938,7 @@ async def waiting_for(session: AsyncSession, openid: str) -> tuple[list[Waiting]
     ).all()
     texts: list[Waiting] = []
     voice: list[int] = []
-    for row_id, kind, payload, notice_text in rows:
+    for row_id, kind, payload, notice_text, wants_voice in rows:
         if kind == "voice":
             voice.append(row_id)
         elif kind == "late_reply":
@@ -945,15 +946,57 @@ async def waiting_for(session: AsyncSession, openid: str) -> tuple[list[Waiting]
             if isinstance(reply, TextReply):
                 texts.append(Waiting(row_id, kind, reply.text))
         else:
-            texts.append(Waiting(row_id, kind, str(payload.get("text") or notice_text or "")))
+            text = str(payload.get("text") or notice_text or "")
+            texts.append(Waiting(row_id, kind, text, bool(wants_voice) and kind == "notice"))
     return texts, voice
+
+
+async def next_clip(db: Database, voice: NoticeVoice, openid: str, now: datetime) -> str | None:
+    """`听语音`: the media id of the next clip of the oldest notice whose voice waits for this user (a
+    passive voice reply), or None. The row is sent once its last clip has been played."""
+    async with db.read() as session:
+        row = (
+            await session.execute(
+                select(OutboxRow.id, OutboxRow.notice_id, OutboxRow.voice_clips_sent, Notice.text)
+                .join(Notice, Notice.id == OutboxRow.notice_id)
+                .where(
+                    OutboxRow.openid == openid,
+                    OutboxRow.kind == "voice",
+                    OutboxRow.status == OutboxStatus.WAITING_NEXT_REPLY.value,
+                )
+                .order_by(OutboxRow.id)
+                .limit(1)
+            )
+        ).first()
+    if row is None:
+        return None
+    row_id, notice_id, played, text = row
+    if notice_id is None:
+        return None
+    media = await voice.media_ids(notice_id, str(text))
+    if played >= len(media):
+        return None
+    last = played + 1 >= len(media)
+    statement = (
+        update(OutboxRow)
+        .where(OutboxRow.id == row_id)
+        .values(
+            voice_clips_sent=played + 1,
+            status=(OutboxStatus.SENT if last else OutboxStatus.WAITING_NEXT_REPLY).value,
+            channel=Channel.NEXT_REPLY.value,
+            updated_at=now,
+        )
+    )
+    await db.run(lambda session: session.execute(statement))
+    return media[played]
 
 
 async def mark_sent_with_reply(
     db: Database, ids: list[int], voice_ids: list[int], now: datetime, *, voice_follows: bool
 ) -> None:
     """Rows put in front of a passive reply are sent; a voice-mode member's clips follow as customer-service
-    messages (the message they just sent opened the window) where the account has that API."""
+    messages (the message they just sent opened the window) where the account has that API, and otherwise
+    wait for them to ask (`听语音`: one clip per passive reply)."""
 
     def write(session: Session) -> None:
         if ids:
@@ -962,8 +1005,8 @@ async def mark_sent_with_reply(
                 .where(OutboxRow.id.in_(ids), OutboxRow.status == OutboxStatus.WAITING_NEXT_REPLY.value)
                 .values(status=OutboxStatus.SENT.value, channel=Channel.NEXT_REPLY.value, updated_at=now)
             )
-            for row_id in ids if voice_follows else ():
-                follow_voice(session, row_id, now, waiting=False)
+            for row_id in ids:
+                follow_voice(session, row_id, now, waiting=not voice_follows)
         if voice_ids:
             session.execute(
                 update(OutboxRow)

@@ -133,6 +133,7 @@ class Dispatcher:
         if reply is not None and not isinstance(reply, TextReply):
             waiting = []  # a voice or image reply cannot carry text; the texts wait for the next one
         tail = reply.text if isinstance(reply, TextReply) else ""
+        voice_follows = allowed(self.settings.wechat_account, Capability.CUSTOMER_SERVICE)
         late = [w for w in waiting if w.kind == "late_reply"]
         notes = [w for w in waiting if w.kind != "late_reply"]
         chosen: list[Waiting] = []
@@ -146,6 +147,9 @@ class Dispatcher:
             if news:
                 head = self.content.text("notices_waiting_prefix", count=len(news))
                 numbered = news if len(news) == 1 else [f"{i}. {t}" for i, t in enumerate(news, 1)]
+                if not voice_follows and any(w.voice for w in items):
+                    # No customer-service API: the audio is a passive reply the member asks for.
+                    numbered.append(self.content.text("voice_listen_hint"))
                 sections.append("\n".join([head, *numbered]))
             if tail:
                 sections.append(tail)
@@ -157,7 +161,6 @@ class Dispatcher:
             chosen.append(item)
         if not chosen and not voice:
             return reply
-        voice_follows = allowed(self.settings.wechat_account, Capability.CUSTOMER_SERVICE)
         await mark_sent_with_reply(
             self.services.db,
             [w.id for w in chosen],

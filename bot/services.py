@@ -13,6 +13,7 @@ from bot.binding import Binder
 from bot.clock import Clock
 from bot.context import Conversation
 from bot.dedupe import DedupeStore
+from bot.delivery import NoticeVoice
 from bot.gateway import WeChatGateway
 from bot.identity import Identities
 from bot.locks import UserLocks
@@ -272,3 +273,4 @@ class Services:
     # Set once the gateway exists: downloading voice messages and recognising them (PARTYBOT_ASR_BACKEND).
     gateway: WeChatGateway | None = None
     asr: ASRBackend | None = None
+    notice_voice: NoticeVoice | None = None  # notices read aloud (`听语音` on an account without push)

@@ -3,6 +3,7 @@ it, optionally encrypt it, and read the answer. Used by the tests and by the fak
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -111,7 +112,13 @@ def read_reply(token: str, body: str, cipher: Cipher | None = None) -> dict[str,
         expected = sign(token, str(root.get("TimeStamp", "")), str(root.get("Nonce", "")), root["Encrypt"])
         if expected != root.get("MsgSignature"):
             raise ReplyError("reply MsgSignature does not match")
-        root = parse_xml(cipher.decrypt(root["Encrypt"]).encode())
+        body = cipher.decrypt(root["Encrypt"])
+        root = parse_xml(body.encode())
     if "MsgType" not in root:
         raise ReplyError("reply without MsgType")
+    if root["MsgType"] in ("voice", "image"):
+        # <Voice><MediaId>…</MediaId></Voice>: the one nested field a media reply carries.
+        found = re.search(r"<MediaId><!\[CDATA\[(.*?)\]\]></MediaId>|<MediaId>([^<]*)</MediaId>", body)
+        if found is not None:
+            root["MediaId"] = found.group(1) or found.group(2)
     return root

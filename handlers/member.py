@@ -6,9 +6,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.context import Context
+from bot.delivery import next_clip
 from bot.policy import Action, may
 from bot.privacy import mask_phone
-from bot.replies import Reply, TextReply
+from bot.replies import Reply, TextReply, VoiceReply
 from bot.router import Intent, Regex, Router
 from bot.wechat import Incoming
 from models import Member, OrgUnit
@@ -80,6 +81,14 @@ def router() -> Router:
 
         await ctx.db.run(save)
         return TextReply(ctx.text("voice_on" if on else "voice_off"))
+
+    @r.route(Intent("listen"))
+    async def listen(msg: Incoming, ctx: Context) -> Reply | None:
+        voice = ctx.services.notice_voice
+        media_id = await next_clip(ctx.db, voice, ctx.openid, ctx.clock.now()) if voice else None
+        if media_id is None:
+            return TextReply(ctx.text("voice_listen_none"))
+        return VoiceReply(media_id)
 
     @r.message(Regex(r"(同意保存语音|不保存语音|不同意保存语音)"))
     async def voice_keep(msg: Incoming, ctx: Context) -> Reply | None:

@@ -455,3 +455,30 @@ async def test_a_batch_that_outlived_its_lease_is_not_sent_twice(
     assert len(stack.fake.sends) == sent_by_b
     for number in ("YX-002", "YX-004", "YX-006"):
         assert len(notice_texts(stack, f"o-{number}")) == 1
+
+
+async def test_on_an_unverified_account_an_elderly_member_asks_for_the_voice(
+    make_stack: StackFactory, clock: FixedClock
+) -> None:
+    voice_tools()
+    require(
+        "ffmpeg's AMR-NB encoder", await AmrEncoder().has_amr_encoder(), "apt-get install libavcodec-extra"
+    )
+    stack = await make_stack(account=AccountKind.UNVERIFIED)
+    await community(stack)
+    await ThroughFake(stack, "o-YX-006").send(f"公告 {BODY}")  # 孙丽娟, 组长 of 王秀兰's group
+    await ThroughFake(stack, "o-YX-006").send("确认")
+    await stack.worker.drain()
+    elderly = ThroughFake(stack, "o-YX-004")
+    text = (await elderly.send("你好")).text
+    assert text.startswith(f"您有1条新通知：\n【1号楼党小组通知】{BODY}\n（回复“听语音”收听语音）")
+    clips = []
+    for _ in range(10):
+        result = await elderly.send("听语音")
+        assert result.reply is not None
+        if result.reply["MsgType"] != "voice":
+            assert result.text == "没有待收听的语音通知。回复0查看菜单。"
+            break
+        clips.append(result.reply["MediaId"])
+    assert clips and all(stack.fake.media[m][0].startswith(b"#!AMR\n") for m in clips)
+    assert [s for s in stack.fake.sends if s.api not in ("passive",)] == []  # still no push API used
