@@ -50,7 +50,7 @@ from bot.gateway import (
     WeChatGateway,
 )
 from bot.metrics import Metrics
-from bot.notices import Channel, find_helper, mass_sends_this_month
+from bot.notices import Channel, find_helper, insert_outbox, mass_sends_this_month, outbox_values
 from bot.ratelimit import RateLimiter
 from bot.replies import ImageReply, Reply, TextReply, VoiceReply, reply_from_json
 from bot.settings import AccountKind
@@ -853,24 +853,19 @@ def follow_voice(session: Session, row_id: int, now: datetime, *, waiting: bool)
     row = session.get(OutboxRow, row_id)
     if row is None or not row.wants_voice or row.notice_id is None:
         return
-    statement = dialect_insert(session)(OutboxRow).values(
-        idempotency_key=f"voice:{row_id}",
+    values = outbox_values(
+        f"voice:{row_id}",
+        "voice",
+        now,
         openid=row.openid,
-        kind="voice",
         member_id=row.member_id,
         notice_id=row.notice_id,
         wants_voice=True,
         status=(OutboxStatus.WAITING_NEXT_REPLY if waiting else OutboxStatus.QUEUED).value,
         channel=Channel.NEXT_REPLY.value if waiting else None,
         next_attempt_at=None if waiting else now + VOICE_FOLLOW_DELAY,
-        payload={},
-        closed_channels=[],
-        attempts=0,
-        voice_clips_sent=0,
-        created_at=now,
-        updated_at=now,
     )
-    session.execute(statement.on_conflict_do_nothing(index_elements=["idempotency_key"]))
+    insert_outbox(session, [values])
 
 
 def relay(session: Session, row_id: int, text: Callable[..., str], now: datetime) -> OutboxStatus:
@@ -889,22 +884,21 @@ def relay(session: Session, row_id: int, text: Callable[..., str], now: datetime
         row.last_error = "无人转告：未绑定微信，也没有已绑定微信的联系人、组长或书记"
         return OutboxStatus.FAILED
     body = notice.text.split("】", 1)[-1].strip()
-    statement = dialect_insert(session)(OutboxRow).values(
-        idempotency_key=f"relay:{row_id}",
-        openid=helper.openid,
-        kind="relay",
-        member_id=helper.member_id,
-        notice_id=row.notice_id,
-        wants_voice=False,
-        status=OutboxStatus.QUEUED.value,
-        payload={"text": text("relay_request", name=member.name, text=body), "for_row": row_id},
-        closed_channels=[],
-        attempts=0,
-        voice_clips_sent=0,
-        created_at=now,
-        updated_at=now,
+    request = text("relay_request", name=member.name, text=body)
+    insert_outbox(
+        session,
+        [
+            outbox_values(
+                f"relay:{row_id}",
+                "relay",
+                now,
+                openid=helper.openid,
+                member_id=helper.member_id,
+                notice_id=row.notice_id,
+                payload={"text": request, "for_row": row_id},
+            )
+        ],
     )
-    session.execute(statement.on_conflict_do_nothing(index_elements=["idempotency_key"]))
     row.status, row.channel, row.relay_member_id = (
         OutboxStatus.RELAYED.value,
         Channel.RELAY.value,

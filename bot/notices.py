@@ -183,29 +183,47 @@ async def enqueue_announcement(
     return await db.run(write)
 
 
-def _add_rows(session: Session, notice_id: int, recipients: Sequence[Recipient], now: datetime) -> None:
-    values: list[dict[str, object]] = [
-        {
-            "idempotency_key": notice_key(notice_id, r.member_id),
-            "openid": r.openid,
-            "kind": "notice",
-            "member_id": r.member_id,
-            "notice_id": notice_id,
-            "wants_voice": r.voice,
-            "status": OutboxStatus.QUEUED.value,
-            "payload": {},
-            "closed_channels": [],
-            "attempts": 0,
-            "voice_clips_sent": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for r in recipients
-    ]
+def outbox_values(key: str, kind: str, now: datetime, **fields: object) -> dict[str, object]:
+    """A new outbox row's column values: queued, nothing tried yet, plus `fields`."""
+    return {
+        "idempotency_key": key,
+        "kind": kind,
+        "status": OutboxStatus.QUEUED.value,
+        "payload": {},
+        "closed_channels": [],
+        "attempts": 0,
+        "voice_clips_sent": 0,
+        "wants_voice": False,
+        "created_at": now,
+        "updated_at": now,
+        **fields,
+    }
+
+
+def insert_outbox(session: Session, values: Sequence[dict[str, object]]) -> None:
+    """Insert outbox rows (same columns each), skipping keys already there: enqueuing is idempotent."""
     insert = dialect_insert(session)
     for start in range(0, len(values), 1000):
-        statement = insert(OutboxRow).values(values[start : start + 1000])
+        statement = insert(OutboxRow).values(list(values[start : start + 1000]))
         session.execute(statement.on_conflict_do_nothing(index_elements=["idempotency_key"]))
+
+
+def _add_rows(session: Session, notice_id: int, recipients: Sequence[Recipient], now: datetime) -> None:
+    insert_outbox(
+        session,
+        [
+            outbox_values(
+                notice_key(notice_id, r.member_id),
+                "notice",
+                now,
+                openid=r.openid,
+                member_id=r.member_id,
+                notice_id=notice_id,
+                wants_voice=r.voice,
+            )
+            for r in recipients
+        ],
+    )
 
 
 async def notify_members(
@@ -270,23 +288,15 @@ def add_system_notice(
     for seq, (data, seconds) in enumerate(audio):
         session.add(NoticeClip(notice_id=notice.id, seq=seq, audio=data, seconds=seconds))
     _add_rows(session, notice.id, recipients, now)
-    for openid in openids:
-        session.add(
-            OutboxRow(
-                idempotency_key=f"notice:{notice.id}:openid:{openid}",
-                openid=openid,
-                kind="notice",
-                notice_id=notice.id,
-                wants_voice=False,
-                status=OutboxStatus.QUEUED.value,
-                payload={},
-                closed_channels=[],
-                attempts=0,
-                voice_clips_sent=0,
-                created_at=now,
-                updated_at=now,
+    insert_outbox(
+        session,
+        [
+            outbox_values(
+                f"notice:{notice.id}:openid:{openid}", "notice", now, openid=openid, notice_id=notice.id
             )
-        )
+            for openid in openids
+        ],
+    )
     return notice.id
 
 
