@@ -96,6 +96,7 @@ class FakeWeChat:
         # TEMPLATESENDJOBFINISH's Status for the next template sends (tests set a failure).
         self.template_status = "success"
         self._reports: set[asyncio.Task[None]] = set()
+        self.held_reports: list[dict[str, Any]] | None = None
         self._ids = itertools.count(1)
         self._msg_ids = itertools.count(int(self.clock.time()) * 1000)
         self._session: aiohttp.ClientSession | None = None
@@ -470,6 +471,9 @@ class FakeWeChat:
             "Event": event,
             **{k: str(v) for k, v in values.items()},
         }
+        if self.held_reports is not None:
+            self.held_reports.append(fields)
+            return
         task = asyncio.get_running_loop().create_task(self._push(fields))
         self._reports.add(task)
         task.add_done_callback(self._reports.discard)
@@ -479,6 +483,15 @@ class FakeWeChat:
             await self.deliver(fields)
         except Exception:  # a report that cannot be delivered is dropped, as WeChat would after retries
             log.warning("could not push %s to the webhook", fields.get("Event"), exc_info=True)
+
+    def hold_reports(self) -> None:
+        """Keep job reports back until `release_reports` (tests that need them to arrive together)."""
+        self.held_reports = []
+
+    async def release_reports(self) -> None:
+        held, self.held_reports = self.held_reports or [], None
+        for fields in held:
+            await self._push(fields)
 
     async def settle(self) -> None:
         """Wait for pushed reports (tests)."""
