@@ -172,7 +172,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         log.warning("voice disabled: %s", voice_problem)
     services.notice_voice = NoticeVoice(db, gateway, voice, clock)
     app[WORKER] = make_worker(
-        settings, db, gateway, clock, metrics, app[CONTENT], worker_id, voice, redis, on_waiting=waiting.add
+        settings,
+        db,
+        gateway,
+        clock,
+        metrics,
+        app[CONTENT],
+        worker_id,
+        services.notice_voice,
+        redis,
+        on_waiting=waiting.add,
     )
     write_behind.start()
     scheduler: Scheduler | None = None
@@ -218,7 +227,7 @@ def make_worker(
     metrics: Metrics,
     content: Content,
     worker_id: str,
-    voice: VoiceMaker | None,
+    voice: NoticeVoice | None,
     redis: Redis | None,
     on_waiting: Callable[[str], None] | None = None,
 ) -> DeliveryWorker:
@@ -236,7 +245,7 @@ def make_worker(
         metrics,
         worker_id,
         content,
-        voice=NoticeVoice(db, gateway, voice, clock),
+        voice=voice,
         limiters=limiters,
         lease_s=settings.delivery_lease_s,
         on_waiting=on_waiting,

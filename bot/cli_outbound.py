@@ -23,7 +23,7 @@ from bot.content import Content, load_content
 from bot.delivery import DeliveryWorker
 from bot.gateway import DatabaseTokenStore, RedisTokenStore, TokenStore, WeChatGateway
 from bot.metrics import Metrics
-from bot.notices import AUDIENCE_KINDS, Audience, AudienceKind, enqueue_announcement, preview
+from bot.notices import Audience, AudienceKind, enqueue_announcement, preview
 from bot.settings import Settings
 from models import OrgUnit, OutboxRow, OutboxStatus
 from models.db import Database
@@ -66,15 +66,19 @@ async def outbound_stack(settings: Settings) -> AsyncIterator[OutboundStack]:
 
 def make_stack_worker(stack: OutboundStack, worker_id: str) -> DeliveryWorker:
     from bot.app import make_worker
+    from bot.delivery import NoticeVoice
     from bot.voice import AmrEncoder, VoiceMaker
     from bot.voice_cloud import make_tts
 
-    voice = VoiceMaker(make_tts(stack.settings, None), AmrEncoder())
+    clock = SystemClock()
+    voice = NoticeVoice(
+        stack.db, stack.gateway, VoiceMaker(make_tts(stack.settings, None), AmrEncoder()), clock
+    )
     return make_worker(
         stack.settings,
         stack.db,
         stack.gateway,
-        SystemClock(),
+        clock,
         stack.metrics,
         stack.content,
         worker_id,
@@ -112,11 +116,11 @@ def register(main: click.Group) -> None:
                     fail(f"no unit {org_path!r} (see the org import: paths like 青禾街道党工委/银杏社区党委)")
                 now = SystemClock().now()
                 chosen = Audience(unit.path, AudienceKind(audience))
-                found = await preview(stack.db, chosen, now)
+                found = await preview(stack.db, stack.content, chosen, now)
                 if not found.recipients:
                     fail(f"nobody to send to in {found.label}")
                 click.echo(
-                    f"{found.label}（{AUDIENCE_KINDS[chosen.kind]}）: {found.total} members, "
+                    f"{found.label}: {found.total} members, "
                     f"{found.voice} with voice, {found.unbound} not bound to WeChat (their helper is asked "
                     "to pass it on)."
                 )

@@ -29,9 +29,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, Integer, String, Table, and_, bindparam, case, func, or_, select, update
@@ -50,7 +50,14 @@ from bot.gateway import (
     WeChatGateway,
 )
 from bot.metrics import Metrics
-from bot.notices import Channel, find_helper, insert_outbox, mass_sends_this_month, outbox_values
+from bot.notices import (
+    Channel,
+    find_helper,
+    insert_outbox,
+    mass_sends_this_month,
+    notice_body,
+    outbox_values,
+)
 from bot.ratelimit import RateLimiter
 from bot.replies import ImageReply, Reply, TextReply, VoiceReply, reply_from_json
 from bot.settings import AccountKind
@@ -71,7 +78,6 @@ MASS_MIN, MASS_MAX = 2, 10_000
 MASS_GATHER = timedelta(seconds=30)
 # Voice follows a next-reply text once the member's message has been recorded (write-behind).
 VOICE_FOLLOW_DELAY = timedelta(seconds=2)
-MASS_REFUSALS = (45028, 45065)  # no quota / duplicate clientmsgid (already sent)
 
 _OUTBOX = cast(Table, OutboxRow.__table__)
 _USERS = cast(Table, WeChatUser.__table__)
@@ -119,7 +125,6 @@ class Job:
     attempts: int
     closed: set[str]
     window: Window
-    payload: dict[str, Any]
     channel: Channel | None = None
 
 
@@ -134,7 +139,6 @@ class Outcome:
     retry_at: datetime | None = None
     voice_sent: int = 0
     voice_follow: bool = False  # the voice goes with a later customer-service window
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class NoticeVoice:
@@ -240,10 +244,6 @@ class DeliveryWorker:
             "template": RateLimiter("template", settings.rate_template_per_s),
             "mass": RateLimiter("mass", settings.rate_mass_per_min / 60),
         }
-
-    @property
-    def worker_id(self) -> str:
-        return self._id
 
     async def run_forever(self, stop: asyncio.Event, interval_s: float = 0.5) -> None:
         while not stop.is_set():
@@ -379,7 +379,6 @@ class DeliveryWorker:
                         r.attempts,
                         set(r.closed_channels or ()),
                         window,
-                        dict(r.payload),
                     )
                 )
             return jobs
@@ -638,15 +637,18 @@ class DeliveryWorker:
                 outcome.voice_sent += 1
             if job.kind == "voice" and outcome.voice_sent == 0:
                 outcome.status = OutboxStatus.FAILED
-                outcome.error = "语音未能发出（语音不可用或客服消息额度已用完）"
+                outcome.error = "voice_unavailable: no clips could be made, or no customer-service send left"
         return outcome
 
     def _notice_fields(self, job: Job) -> dict[str, str]:
         names = [n.strip() for n in self._settings.notice_template_fields.split(",") if n.strip()]
-        title = job.text.split("】", 1)[-1].strip().replace("\n", " ")
+        title = notice_body(job.text).replace("\n", " ")
         title = title if len(title) <= 20 else title[:19] + "…"
         source = job.text[1 : job.text.index("】")] if job.text.startswith("【") and "】" in job.text else ""
-        when = self._clock.now().astimezone(self._tz).strftime("%Y年%m月%d日 %H:%M")
+        local = self._clock.now().astimezone(self._tz)
+        when = self._content.text(
+            "notice_template_time", year=local.year, month=local.month, day=local.day, time=f"{local:%H:%M}"
+        )
         values = [title, when, (source or self._content.community_name)[:20]]
         return dict(zip(names, values, strict=False))
 
@@ -768,7 +770,7 @@ class DeliveryWorker:
         notice_id, batch, text, rows = picked
         ids = [row_id for row_id, _ in rows]
         if len(rows) < MASS_MIN:
-            await self._mass_fall_through(ids, "群发至少需要2人")
+            await self._mass_fall_through(ids, "a mass send needs at least 2 recipients")
             return len(rows)
         await self._limiters["mass"].acquire()
         try:
@@ -881,9 +883,9 @@ def relay(session: Session, row_id: int, text: Callable[..., str], now: datetime
     row.updated_at = now
     if member is None or notice is None or helper is None:
         row.status, row.channel = OutboxStatus.FAILED.value, Channel.RELAY.value
-        row.last_error = "无人转告：未绑定微信，也没有已绑定微信的联系人、组长或书记"
+        row.last_error = "no_helper: not bound to WeChat, and no helper, group leader or secretary is"
         return OutboxStatus.FAILED
-    body = notice.text.split("】", 1)[-1].strip()
+    body = notice_body(notice.text)
     request = text("relay_request", name=member.name, text=body)
     insert_outbox(
         session,

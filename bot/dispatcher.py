@@ -159,12 +159,14 @@ class Dispatcher:
             if len(render([*chosen, item]).encode()) > PASSIVE_TEXT_LIMIT:
                 break
             chosen.append(item)
+        # Without customer-service messages, waiting voice stays for `听语音`: nothing to write for it.
+        voice = voice if voice_follows else []
         if not chosen and not voice:
             return reply
         await mark_sent_with_reply(
             self.services.db,
             [w.id for w in chosen],
-            voice if voice_follows else [],
+            voice,
             self.services.clock.now(),
             voice_follows=voice_follows,
         )

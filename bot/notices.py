@@ -15,6 +15,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
+from bot.content import Content
 from bot.policy import within
 from models import Binding, Member, Notice, NoticeClip, OrgUnit, OutboxRow, OutboxStatus
 from models.db import Database, dialect_insert
@@ -37,21 +38,25 @@ class AudienceKind(StrEnum):
     MOBILE = "mobile"  # 流动
 
 
-AUDIENCE_KINDS: dict[AudienceKind, str] = {
-    AudienceKind.ALL: "全体党员",
-    AudienceKind.IN_SERVICE: "在职党员",
-    AudienceKind.ELDERLY: "老年党员（语音）",
-    AudienceKind.MOBILE: "流动党员",
-}
-
-
 @dataclass(frozen=True, slots=True)
 class Audience:
     unit_path: str  # "" = the whole deployment (an admin)
     kind: AudienceKind = AudienceKind.ALL
 
-    def label(self, unit_name: str) -> str:
-        return unit_name if self.kind is AudienceKind.ALL else f"{unit_name}的{AUDIENCE_KINDS[self.kind]}"
+
+def kind_label(content: Content, kind: AudienceKind) -> str:
+    """全体党员, 在职党员, ... (content/texts.yaml)."""
+    return content.text(f"audience_{kind.value}")
+
+
+def notice_body(text: str) -> str:
+    """A notice's words without its 【…通知】 header."""
+    return text.split("】", 1)[-1].strip() if text.startswith("【") else text.strip()
+
+
+def failure_reason(last_error: str | None) -> str:
+    """The reason key a failed row's last_error starts with ("no_helper: …", "43004: …")."""
+    return (last_error or "").split(":", 1)[0].strip() or "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +96,17 @@ def _kind_matches(member: Member, kind: AudienceKind, year: int) -> bool:
     return voice_on(member, year)
 
 
-async def unit_name(session: AsyncSession, path: str) -> str:
+async def unit_name(session: AsyncSession, path: str, content: Content) -> str:
+    """The unit's name; the whole deployment ("", an admin's scope) is the community's."""
     if not path:
-        return "全部组织"
+        return content.community_name
     name = await session.scalar(select(OrgUnit.name).where(OrgUnit.path == path))
     return name or path.rsplit("/", 1)[-1]
 
 
-async def preview(db: Database, audience: Audience, now: datetime, exclude: int | None = None) -> Preview:
+async def preview(
+    db: Database, content: Content, audience: Audience, now: datetime, exclude: int | None = None
+) -> Preview:
     """Who an announcement would reach: active members of the unit's subtree (and the kind asked for),
     with their openid when bound and whether they get voice; `exclude` is the sender."""
     async with db.read() as session:
@@ -111,7 +119,7 @@ async def preview(db: Database, audience: Audience, now: datetime, exclude: int 
                 .order_by(Member.id)
             )
         ).all()
-        name = await unit_name(session, audience.unit_path)
+        name = await unit_name(session, audience.unit_path, content)
     year = now.year
     recipients = [
         Recipient(member.id, member.name, openid, voice_on(member, year))
@@ -120,7 +128,12 @@ async def preview(db: Database, audience: Audience, now: datetime, exclude: int 
         and _kind_matches(member, audience.kind, year)
         and member.id != exclude
     ]
-    return Preview(audience, audience.label(name), recipients)
+    label = (
+        name
+        if audience.kind is AudienceKind.ALL
+        else content.text("audience_label", unit=name, kind=kind_label(content, audience.kind))
+    )
+    return Preview(audience, label, recipients)
 
 
 async def child_units(db: Database, scope_path: str, limit: int = 20) -> list[tuple[str, str]]:
@@ -395,7 +408,7 @@ class NoticeReport:
     by_channel: Counter[str] = field(default_factory=Counter)
     waiting: int = 0
     relayed: list[tuple[str, str, bool]] = field(default_factory=list)  # (member, helper, confirmed)
-    failed: Counter[str] = field(default_factory=Counter)  # reason -> count
+    failed: Counter[str] = field(default_factory=Counter)  # failure_reason -> count
     in_doubt: int = 0
     pending: int = 0  # queued or being sent
 
@@ -451,7 +464,7 @@ async def report(db: Database, notice_id: int) -> NoticeReport | None:
         elif status == OutboxStatus.RELAYED.value:
             result.relayed.append((name or "", helper_name or "", confirmed is not None))
         elif status == OutboxStatus.FAILED.value:
-            result.failed[(error or "").split("：", 1)[0] or "未知原因"] += 1
+            result.failed[failure_reason(error)] += 1
         elif status == OutboxStatus.IN_DOUBT.value:
             result.in_doubt += 1
         else:
@@ -479,11 +492,11 @@ async def template_finished(db: Database, msgid: str, status: str, now: datetime
         ).all()
         for row in rows:
             row.closed_channels = sorted({*row.closed_channels, Channel.TEMPLATE.value})
-            row.last_error = f"模板消息未送达（{status}）"
+            row.last_error = f"template failed: {status}"
             row.updated_at = now
             if blocked:
                 row.status = OutboxStatus.FAILED.value
-                row.last_error = f"对方拒收模板消息：{status}"
+                row.last_error = f"template_blocked: {status}"
             else:
                 row.status, row.channel, row.next_attempt_at = OutboxStatus.QUEUED.value, None, now
         return len(rows)

@@ -6,19 +6,21 @@ outbox row per member (bot.notices), `取消` drops it. `公告状态` says what
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.context import Context
 from bot.gateway import Capability, allowed
 from bot.notices import (
-    AUDIENCE_KINDS,
     Audience,
     AudienceKind,
     NoticeReport,
     child_units,
     confirm_relay,
     enqueue_announcement,
+    kind_label,
+    notice_body,
     preview,
     recent_notices,
     report,
@@ -120,10 +122,10 @@ async def _option_labels(ctx: Context, options: list[list[str]]) -> list[str]:
         labels = []
         for i, (kind, value) in enumerate(options, 1):
             if kind == "unit":
-                name = await unit_name(session, value) if value else ctx.content.community_name
-                label = f"全部（{name}）" if i == 1 else f"只发{name}"
+                name = await unit_name(session, value, ctx.content)
+                label = ctx.text("announce_option_all" if i == 1 else "announce_option_only", name=name)
             else:
-                label = f"只发{AUDIENCE_KINDS[AudienceKind(value)]}"
+                label = ctx.text("announce_option_only", name=kind_label(ctx.content, AudienceKind(value)))
             labels.append(ctx.text("announce_option", number=i, label=label))
     return labels
 
@@ -131,7 +133,7 @@ async def _option_labels(ctx: Context, options: list[list[str]]) -> list[str]:
 async def show_preview(ctx: Context) -> Reply:
     data: dict[str, Any] = ctx.conversation.data
     audience = Audience(str(data["unit"]), AudienceKind(str(data["kind"])))
-    found = await preview(ctx.db, audience, ctx.clock.now(), exclude=ctx.identity.member_id)
+    found = await preview(ctx.db, ctx.content, audience, ctx.clock.now(), exclude=ctx.identity.member_id)
     ctx.conversation.update(ctx.clock.now(), ctx.settings.conversation_ttl_s, **data)
     labels = await _option_labels(ctx, list(data["options"]))
     if not found.recipients:
@@ -159,11 +161,11 @@ async def send(ctx: Context) -> Reply:
         return TextReply(ctx.text("announce_refused"))
     audience = Audience(str(data["unit"]), AudienceKind(str(data["kind"])))
     now = ctx.clock.now()
-    found = await preview(ctx.db, audience, now, exclude=ctx.identity.member_id)
+    found = await preview(ctx.db, ctx.content, audience, now, exclude=ctx.identity.member_id)
     if not found.recipients:
         return TextReply(ctx.text("announce_empty_audience", label=found.label))
     async with ctx.db.read() as session:
-        source = await unit_name(session, where) if where else ctx.content.community_name
+        source = await unit_name(session, where, ctx.content)
     await enqueue_announcement(
         ctx.db,
         now,
@@ -181,8 +183,13 @@ async def send(ctx: Context) -> Reply:
 
 
 def _title(text: str) -> str:
-    body = text.split("】", 1)[-1].strip().replace("\n", " ")
+    body = notice_body(text).replace("\n", " ")
     return body if len(body) <= 12 else body[:12] + "…"
+
+
+def _reason(ctx: Context, key: str) -> str:
+    """A failure reason in words (content/texts.yaml failure_*), from the key its row stored."""
+    return ctx.text(f"failure_{key}" if f"failure_{key}" in ctx.content.texts else "failure_other")
 
 
 def render_report(ctx: Context, item: NoticeReport) -> str:
@@ -190,13 +197,22 @@ def render_report(ctx: Context, item: NoticeReport) -> str:
     when = notice.created_at.astimezone(ZoneInfo(ctx.settings.timezone))
     by_channel = "，".join(f"{ctx.text('channel_' + c)} {n}" for c, n in item.by_channel.most_common() if c)
     names = "，".join(
-        f"{member}（{helper}{'已转告' if done else '未回复'}）" for member, helper, done in item.relayed[:5]
+        ctx.text(
+            "announce_relay_name",
+            member=member,
+            helper=helper,
+            state=ctx.text("relay_state_done" if done else "relay_state_pending"),
+        )
+        for member, helper, done in item.relayed[:5]
     )
-    reasons = "，".join(f"{reason} {n}" for reason, n in item.failed.most_common(3))
+    reasons: Counter[str] = Counter()
+    for key, n in item.failed.items():
+        reasons[_reason(ctx, key)] += n
+    failed_reasons = "，".join(f"{reason} {n}" for reason, n in reasons.most_common(3))
     return ctx.text(
         "announce_status_item",
         title=_title(notice.text),
-        when=f"{when.month}月{when.day}日 {when:%H:%M}",
+        when=ctx.text("announce_when", month=when.month, day=when.day, time=f"{when:%H:%M}"),
         total=notice.recipients,
         sent=item.sent,
         by_channel=f"（{by_channel}）" if by_channel else "",
@@ -204,7 +220,7 @@ def render_report(ctx: Context, item: NoticeReport) -> str:
         relayed=len(item.relayed),
         relay_names=f"：{names}" if names else "",
         failed=sum(item.failed.values()),
-        failed_reasons=f"（{reasons}）" if reasons else "",
+        failed_reasons=f"（{failed_reasons}）" if failed_reasons else "",
         in_doubt=item.in_doubt,
         pending_part=ctx.text("announce_pending_part", pending=item.pending) if item.pending else "",
     )

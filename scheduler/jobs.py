@@ -96,7 +96,7 @@ async def expire_waiting_replies(deps: JobDeps, now: datetime) -> str:
         .values(
             status=OutboxStatus.FAILED.value,
             updated_at=now,
-            last_error=f"过期：对方{days}天内没有发消息",
+            last_error=f"expired: nothing written within {days} days",
         )
     )
     result = await deps.db.run(lambda session: session.execute(statement))

@@ -485,3 +485,17 @@ async def test_on_an_unverified_account_an_elderly_member_asks_for_the_voice(
         clips.append(result.reply["MediaId"])
     assert clips and all(stack.fake.media[m][0].startswith(b"#!AMR\n") for m in clips)
     assert [s for s in stack.fake.sends if s.api not in ("passive",)] == []  # still no push API used
+
+
+async def test_status_words_why_a_notice_could_not_reach_someone(make_stack: StackFactory) -> None:
+    stack = await make_stack()
+    await seed(services(stack.client).db, admin="o-admin")  # nobody on the roster is bound to WeChat
+    admin = ThroughFake(stack, "o-admin")
+    shown = (await admin.send(f"公告 {BODY}")).text
+    assert shown.startswith("将发送给：银杏社区，共 9 人（其中 0 人同时收到语音；9 人未绑定微信")
+    await admin.send("确认")
+    await stack.worker.drain()
+    status = (await admin.send("公告状态")).text
+    assert "已发出 0 人" in status and "失败 9 人（无人可转告 9）" in status
+    rows = await outbox(stack)
+    assert {r.last_error.split(":")[0] for r in rows.values() if r.last_error} == {"no_helper"}

@@ -86,17 +86,18 @@ async def redis_prefix() -> AsyncIterator[str | None]:
         await redis.aclose()
 
 
-def load_config(database_url: str, redis_prefix: str | None, **overrides: object) -> LoadConfig:
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "concurrency": CONCURRENCY,
-        "rate_per_s": RATE_PER_S,
-        "lease_s": LEASE_S,
-        "redis_url": REDIS_URL if redis_prefix else None,
-        "redis_prefix": redis_prefix,
-    }
-    values.update(overrides)
-    return LoadConfig(**values)  # type: ignore[arg-type]
+def load_config(
+    database_url: str, redis_prefix: str | None, batch: int | None = None, lease_s: float | None = LEASE_S
+) -> LoadConfig:
+    return LoadConfig(
+        database_url=database_url,
+        concurrency=CONCURRENCY,
+        rate_per_s=RATE_PER_S,
+        lease_s=lease_s,
+        batch=batch,
+        redis_url=REDIS_URL if redis_prefix else None,
+        redis_prefix=redis_prefix,
+    )
 
 
 async def seeded(db: Database) -> Broadcast:
