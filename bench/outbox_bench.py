@@ -368,8 +368,8 @@ def profiled_worker(out: Path) -> int:
     """`partybot worker`, with its event loop's thread under cProfile and the pieces of a delivery timed:
     wall time summed over calls (calls that overlap, like the API calls of a wave, add up)."""
     from bot.cli import main
-    from bot.gateway import WeChatGateway
-    from bot.ratelimit import RateLimiter
+    from bot.outbound.ratelimit import RateLimiter
+    from bot.wechat.gateway import WeChatGateway
 
     timings: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
 
@@ -395,7 +395,7 @@ def profiled_worker(out: Path) -> int:
     timed(Database, "run", transaction)
     timed(WeChatGateway, "call", lambda *a, **k: "gateway.call (API call, 1 per row)")
     timed(RateLimiter, "acquire", lambda *a, **k: "RateLimiter.acquire (waiting for a slot)")
-    from bot.delivery import DeliveryWorker
+    from bot.outbound.worker import DeliveryWorker
 
     timed(DeliveryWorker, "run_once", lambda *a, **k: "DeliveryWorker.run_once (one batch)")
     profile = cProfile.Profile()

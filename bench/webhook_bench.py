@@ -50,9 +50,9 @@ from importlib import metadata
 from pathlib import Path
 
 from bot.content import Content, load_content
-from bot.replies import TextReply
-from bot.simulate import ReplyError, message_xml, read_reply, sign_request, user_fields
-from bot.wechat import Cipher, Incoming, render_reply
+from bot.dev.simulate import ReplyError, message_xml, read_reply, sign_request, user_fields
+from bot.edge.replies import TextReply
+from bot.wechat.wire import Cipher, Incoming, render_reply
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"

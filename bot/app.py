@@ -16,27 +16,27 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
-from bot.binding import Binder
 from bot.clock import Clock, SystemClock
 from bot.content import Content, load_content
-from bot.dedupe import DedupeStore, MemoryDedupe, RedisDedupe
-from bot.delivery import DeliveryWorker, NoticeVoice
-from bot.dispatcher import Dispatcher
-from bot.gateway import DatabaseTokenStore, RedisTokenStore, TokenStore, WeChatGateway
-from bot.identity import Identities
-from bot.locks import UserLocks
+from bot.domain.binding import Binder
+from bot.domain.identity import Identities
+from bot.domain.privacy import Vault
+from bot.edge.dedupe import DedupeStore, MemoryDedupe, RedisDedupe
+from bot.edge.dispatcher import Dispatcher
+from bot.edge.locks import UserLocks
+from bot.edge.nlp import NLP, quiet_jieba
+from bot.edge.router import Router
+from bot.edge.webhook import Response, Webhook
+from bot.edge.writebehind import WriteBehind
 from bot.metrics import Metrics
-from bot.nlp import NLP, quiet_jieba
-from bot.privacy import Vault
-from bot.ratelimit import RateLimiter
-from bot.router import Router
+from bot.outbound.ratelimit import RateLimiter
+from bot.outbound.worker import DeliveryWorker, NoticeVoice
 from bot.services import Conversations, LateReplies, Services, Users, WaitingReplies
 from bot.settings import Settings
-from bot.voice import AmrEncoder, VoiceMaker
-from bot.voice_cloud import make_asr, make_tts
-from bot.webhook import Response, Webhook
-from bot.wechat import BadRequest, Forbidden
-from bot.writebehind import WriteBehind
+from bot.voice.cloud import make_asr, make_tts
+from bot.voice.speech import AmrEncoder, VoiceMaker
+from bot.wechat.gateway import DatabaseTokenStore, RedisTokenStore, TokenStore, WeChatGateway
+from bot.wechat.wire import BadRequest, Forbidden
 from models import OutboxRow
 from models.db import Database
 from scheduler.jobs import JobDeps

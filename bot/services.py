@@ -9,19 +9,19 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.binding import Binder
 from bot.clock import Clock
-from bot.context import Conversation
-from bot.dedupe import DedupeStore
-from bot.delivery import NoticeVoice
-from bot.gateway import WeChatGateway
-from bot.identity import Identities
-from bot.locks import UserLocks
+from bot.domain.binding import Binder
+from bot.domain.identity import Identities
+from bot.domain.privacy import Vault
+from bot.edge.context import Conversation
+from bot.edge.dedupe import DedupeStore
+from bot.edge.locks import UserLocks
+from bot.edge.replies import Reply, reply_to_json
+from bot.edge.writebehind import USERS, WriteBehind
 from bot.metrics import Metrics
-from bot.privacy import Vault
-from bot.replies import Reply, reply_to_json
-from bot.voice import ASRBackend
-from bot.writebehind import USERS, WriteBehind
+from bot.outbound.worker import NoticeVoice
+from bot.voice.speech import ASRBackend
+from bot.wechat.gateway import WeChatGateway
 from models import ConversationState, InboundLog, OutboxRow, OutboxStatus, WeChatUser
 from models.db import Database, dialect_insert
 

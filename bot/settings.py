@@ -67,10 +67,10 @@ class Settings(BaseSettings):
     wechat_account: AccountKind = AccountKind.SERVICE
     wechat_api_base: str = "https://api.weixin.qq.com"
 
-    # Encrypts phones and keys binding codes (bot.privacy); `partybot keygen` makes one.
+    # Encrypts phones and keys binding codes (bot.domain.privacy); `partybot keygen` makes one.
     data_key: str | None = None
 
-    # Voice (bot.voice_cloud.make_tts / make_asr): speech for notices, and recognition of voice messages.
+    # Voice (bot.voice.cloud.make_tts / make_asr): speech for notices, and recognition of voice messages.
     tts_backend: str = "espeak"  # espeak | tencent | none
     asr_backend: str = "none"  # none | tencent
     tencent_secret_id: str | None = None
@@ -146,7 +146,7 @@ class Settings(BaseSettings):
     def _data_key(cls, value: str | None) -> str | None:
         if not value:
             return None
-        from bot.privacy import check_key
+        from bot.domain.privacy import check_key
 
         return check_key(value)
 

@@ -1,7 +1,7 @@
 """公告: a secretary (or a group leader, for their group) announces to their part of the tree. A preview
 says to whom, how many, how many get voice and how many are not bound (a helper relays); `确认` queues one
-outbox row per member (bot.notices), `取消` drops it. `公告状态` says what became of recent announcements;
-`已转告 姓名` is a helper confirming they passed a notice on."""
+outbox row per member (bot.outbound.notices), `取消` drops it. `公告状态` says what became of recent
+announcements; `已转告 姓名` is a helper confirming they passed a notice on."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from collections import Counter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.context import Context
-from bot.gateway import Capability, allowed
-from bot.notices import (
+from bot.domain.policy import Action, may, scope
+from bot.edge.context import Context
+from bot.edge.replies import Reply, TextReply
+from bot.edge.router import Intent, Regex, Role, Router, State
+from bot.outbound.notices import (
     Audience,
     AudienceKind,
     NoticeReport,
@@ -26,10 +28,8 @@ from bot.notices import (
     report,
     unit_name,
 )
-from bot.policy import Action, may, scope
-from bot.replies import Reply, TextReply
-from bot.router import Intent, Regex, Role, Router, State
-from bot.wechat import Incoming
+from bot.wechat.gateway import Capability, allowed
+from bot.wechat.wire import Incoming
 
 MAX_CHARS = 500  # with the notice header it still fits one passive reply (~2048 bytes)
 COMMAND = re.compile(r"^\s*(?:发布公告|发公告|发布通知|发通知|公告)\s*[:：]?\s*", re.S)

@@ -7,12 +7,12 @@ import re
 
 from sqlalchemy import select
 
-from bot.binding import Bound, Outcome
-from bot.context import Context
-from bot.policy import Action, may
-from bot.replies import Reply, TextReply
-from bot.router import Event, Intent, Regex, Role, Router, State
-from bot.wechat import Incoming
+from bot.domain.binding import Bound, Outcome
+from bot.domain.policy import Action, may
+from bot.edge.context import Context
+from bot.edge.replies import Reply, TextReply
+from bot.edge.router import Event, Intent, Regex, Role, Router, State
+from bot.wechat.wire import Incoming
 from models import Member, OrgUnit
 from models.org import voice_on
 

@@ -11,15 +11,15 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import audit
-from bot.context import Context
-from bot.notices import add_system_notice, secretaries_of_unit
-from bot.places import unit_for_building
-from bot.policy import Action, may, scope, within
-from bot.privacy import mask_phone, normalize_phone
-from bot.replies import Reply, TextReply
-from bot.router import Intent, Number, Regex, Role, Router, State
-from bot.wechat import Incoming
+from bot.domain import audit
+from bot.domain.places import unit_for_building
+from bot.domain.policy import Action, may, scope, within
+from bot.domain.privacy import mask_phone, normalize_phone
+from bot.edge.context import Context
+from bot.edge.replies import Reply, TextReply
+from bot.edge.router import Intent, Number, Regex, Role, Router, State
+from bot.outbound.notices import add_system_notice, secretaries_of_unit
+from bot.wechat.wire import Incoming
 from models import DualReport, Member, OrgUnit, VolunteerPost
 
 STEPS = ("name", "phone", "org", "building", "door", "confirm")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot import notices
-from bot.context import Context
-from bot.replies import Reply, TextReply
-from bot.router import Event, Router
-from bot.wechat import Incoming
+from bot.edge.context import Context
+from bot.edge.replies import Reply, TextReply
+from bot.edge.router import Event, Router
+from bot.outbound import notices
+from bot.wechat.wire import Incoming
 
 
 def router() -> Router:

@@ -6,13 +6,13 @@ import logging
 
 from sqlalchemy import select
 
-from bot.context import Context
-from bot.gateway import WeChatError
-from bot.notices import notify_members, secretaries_for
-from bot.replies import Reply, TextReply
-from bot.router import Kind, Number, Router
-from bot.voice import MAX_CLIP_BYTES, amr_duration
-from bot.wechat import Incoming
+from bot.edge.context import Context
+from bot.edge.replies import Reply, TextReply
+from bot.edge.router import Kind, Number, Router
+from bot.outbound.notices import notify_members, secretaries_for
+from bot.voice.speech import MAX_CLIP_BYTES, amr_duration
+from bot.wechat.gateway import WeChatError
+from bot.wechat.wire import Incoming
 from models import Member
 
 log = logging.getLogger(__name__)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.context import Context
-from bot.replies import Reply, TextReply
-from bot.router import Intent, Router
-from bot.wechat import Incoming
+from bot.edge.context import Context
+from bot.edge.replies import Reply, TextReply
+from bot.edge.router import Intent, Router
+from bot.wechat.wire import Incoming
 
 
 def router() -> Router:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.context import Context
-from bot.delivery import next_clip
-from bot.policy import Action, may
-from bot.privacy import mask_phone
-from bot.replies import Reply, TextReply, VoiceReply
-from bot.router import Intent, Regex, Router
-from bot.wechat import Incoming
+from bot.domain.policy import Action, may
+from bot.domain.privacy import mask_phone
+from bot.edge.context import Context
+from bot.edge.replies import Reply, TextReply, VoiceReply
+from bot.edge.router import Intent, Regex, Router
+from bot.outbound.worker import next_clip
+from bot.wechat.wire import Incoming
 from models import Member, OrgUnit
 from models.org import voice_on
 

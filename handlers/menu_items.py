@@ -6,10 +6,10 @@ takes the intent over; this router then no longer sees it.
 
 from __future__ import annotations
 
-from bot.context import Context
-from bot.replies import Reply, TextReply
-from bot.router import Router
-from bot.wechat import Incoming
+from bot.edge.context import Context
+from bot.edge.replies import Reply, TextReply
+from bot.edge.router import Router
+from bot.wechat.wire import Incoming
 
 
 def router() -> Router:

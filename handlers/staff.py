@@ -1,5 +1,5 @@
 """Staff commands over their part of the tree: member lists (masked, paged, audited), binding approvals,
-binding codes. Scope and permission come from bot.policy."""
+binding codes. Scope and permission come from bot.domain.policy."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot import audit
-from bot.binding import Outcome, members_named, pending_in_scope
-from bot.context import Context
-from bot.notices import notify_members
-from bot.policy import Action, scope, within
-from bot.privacy import mask_phone
-from bot.replies import Reply, TextReply
-from bot.router import Intent, Number, Regex, Role, Router, State
-from bot.wechat import Incoming
+from bot.domain import audit
+from bot.domain.binding import Outcome, members_named, pending_in_scope
+from bot.domain.policy import Action, scope, within
+from bot.domain.privacy import mask_phone
+from bot.edge.context import Context
+from bot.edge.replies import Reply, TextReply
+from bot.edge.router import Intent, Number, Regex, Role, Router, State
+from bot.outbound.notices import notify_members
+from bot.wechat.wire import Incoming
 from models import Member, OrgUnit
 
 PAGE = 10  # fits a passive text reply (~2048 bytes) with room to spare

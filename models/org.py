@@ -39,7 +39,7 @@ class OrgUnit(Base):
 
 
 class Member(Base):
-    """党员: one roster entry. No national ID numbers; the phone is encrypted (bot.privacy)."""
+    """党员: one roster entry. No national ID numbers; the phone is encrypted (bot.domain.privacy)."""
 
     __tablename__ = "members"
     __table_args__ = (Index("ix_members_unit_name", "unit_id", "name"),)

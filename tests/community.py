@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot.privacy import Vault
+from bot.domain.privacy import Vault
 from models import Admin, Binding, Member, OrgUnit, Staff
 from models.db import Database
 from tests.conftest import DATA_KEY, T0

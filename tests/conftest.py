@@ -20,8 +20,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import create_app
 from bot.clock import FixedClock
 from bot.content import load_content
-from bot.nlp import NLP, quiet_jieba
-from bot.router import Router
+from bot.edge.nlp import NLP, quiet_jieba
+from bot.edge.router import Router
 from bot.settings import Settings
 from models.migrate import upgrade
 from tests.wechat import TOKEN, WeChatUser
@@ -250,7 +250,7 @@ StackFactory = Callable[..., Awaitable[Stack]]
 async def make_stack(
     make_client: AppFactory, make_settings: Callable[..., Settings], clock: FixedClock
 ) -> AsyncIterator[StackFactory]:
-    from bot.fake_wechat import FakeConfig, FakeWeChat
+    from bot.dev.fake_wechat import FakeConfig, FakeWeChat
     from bot.settings import AccountKind
 
     clients: list[TestClient[Any, Any]] = []

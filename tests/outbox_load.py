@@ -25,9 +25,9 @@ import aiohttp
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from bot.notices import Audience, Recipient, enqueue_announcement
+from bot.outbound.notices import Audience, Recipient, enqueue_announcement
 from bot.settings import Settings
-from bot.window import MESSAGE_SENDS, MESSAGE_WINDOW
+from bot.wechat.window import MESSAGE_SENDS, MESSAGE_WINDOW
 from models import AccessToken, Binding, Member, Notice, OrgUnit, OutboxRow, OutboxStatus, WeChatUser
 from models.db import Database
 

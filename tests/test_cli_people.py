@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from bot.cli import main
-from bot.privacy import Vault
+from bot.domain.privacy import Vault
 from models import AuditEntry, BindingCode
 from models.db import Database
 from tests.community import seed

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import FixedClock
-from bot.context import Context
-from bot.replies import Reply, TextReply
-from bot.router import Intent, MenuKey, NoState, Number, Regex, Router, State
-from bot.wechat import Incoming
+from bot.edge.context import Context
+from bot.edge.replies import Reply, TextReply
+from bot.edge.router import Intent, MenuKey, NoState, Number, Regex, Router, State
+from bot.wechat.wire import Incoming
 from models import ConversationState
 from tests.conftest import AppFactory
 from tests.helpers import services
@@ -121,8 +121,8 @@ async def test_other_users_are_not_blocked(make_client: AppFactory, clock: Fixed
 
 
 def test_intent_filter_reads_the_dispatcher_intent() -> None:
-    from bot.context import Conversation
-    from bot.policy import Identity
+    from bot.domain.policy import Identity
+    from bot.edge.context import Conversation
 
     ctx: Any = type(
         "C", (), {"intent": "help", "conversation": Conversation(None, {}, None), "identity": Identity("o")}

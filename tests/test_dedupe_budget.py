@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from bot.app import WEBHOOK
 from bot.clock import FixedClock
-from bot.context import Context
-from bot.replies import Reply, TextReply
-from bot.router import Regex, Router
-from bot.wechat import Incoming
+from bot.edge.context import Context
+from bot.edge.replies import Reply, TextReply
+from bot.edge.router import Regex, Router
+from bot.wechat.wire import Incoming
 from models import OutboxRow
 from models.db import Database
 from tests.conftest import AppFactory

@@ -9,7 +9,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from bot.chat import parse_line, push_text
+from bot.dev.chat import parse_line, push_text
 from tests.test_serve_process import PARTYBOT, free_port
 
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import FixedClock
-from bot.privacy import Vault
+from bot.domain.privacy import Vault
 from models import AuditEntry, DualReport, Member
 from tests.community import seed
 from tests.conftest import AES_KEY, DATA_KEY, Stack, StackFactory

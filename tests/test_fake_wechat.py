@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from bot.clock import FixedClock
-from bot.fake_wechat import Fault
-from bot.gateway import DailyQuotaReached, WeChatError
+from bot.dev.fake_wechat import Fault
 from bot.settings import AccountKind
-from bot.wechat import Cipher
+from bot.wechat.gateway import DailyQuotaReached, WeChatError
+from bot.wechat.wire import Cipher
 from tests.conftest import AES_KEY, StackFactory
 from tests.test_dedupe_budget import Gate
 from tests.test_gateway import follower

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from bot.clock import FixedClock
-from bot.fake_wechat import Fault
-from bot.gateway import (
+from bot.dev.fake_wechat import Fault
+from bot.settings import AccountKind
+from bot.wechat.gateway import (
     Busy,
     DailyQuotaReached,
     InvalidCredential,
@@ -24,7 +25,6 @@ from bot.gateway import (
     WeChatError,
     WeChatGateway,
 )
-from bot.settings import AccountKind
 from tests.conftest import Stack, StackFactory
 from tests.helpers import metric
 
@@ -122,7 +122,7 @@ async def test_fifty_concurrent_sends_fetch_one_token(stack: Stack) -> None:
 
 
 async def test_a_token_refused_forever_is_refreshed_once_then_a_typed_error(stack: Stack) -> None:
-    from bot.fake_wechat import Fault
+    from bot.dev.fake_wechat import Fault
 
     openid = await follower(stack)
     stack.fake.faults.append(Fault(CUSTOM, 40001, -1))

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.cli import main
-from bot.importing import (
+from bot.domain.importing import (
     ImportFailed,
     ImportReport,
     ThemeDayRule,
@@ -31,7 +31,7 @@ from bot.importing import (
     parse_theme_day,
     read_table,
 )
-from bot.privacy import Vault, check_key, new_key
+from bot.domain.privacy import Vault, check_key, new_key
 from models.db import Database
 from models.org import Admin, Binding, Member, OrgUnit, Staff
 

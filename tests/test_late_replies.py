@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.app import WEBHOOK
 from bot.clock import FixedClock
-from bot.fake_wechat import Fault
+from bot.dev.fake_wechat import Fault
 from bot.settings import AccountKind
 from models import OutboxRow
 from tests.conftest import Stack, StackFactory

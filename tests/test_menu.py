@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from bot.context import Context
-from bot.replies import Reply, TextReply
-from bot.router import Kind, Router
-from bot.wechat import Incoming
+from bot.edge.context import Context
+from bot.edge.replies import Reply, TextReply
+from bot.edge.router import Kind, Router
+from bot.wechat.wire import Incoming
 from tests.conftest import AppFactory
 from tests.wechat import WeChatUser
 
@@ -131,8 +131,8 @@ async def test_reply_escapes_cdata_end_in_user_text(make_client: AppFactory, clo
 
 
 def test_reply_drops_characters_xml_forbids() -> None:
-    from bot.simulate import read_reply
-    from bot.wechat import render_reply
+    from bot.dev.simulate import read_reply
+    from bot.wechat.wire import render_reply
 
     msg = Incoming(openid="o-1", account="gh_x", kind="text", create_time=1)
     xml = render_reply(TextReply("a\x01b]]>c\x0b"), msg, 1714036504)

@@ -12,9 +12,9 @@ from sqlalchemy import select, update
 
 from bot.app import CONTENT, SETTINGS
 from bot.clock import FixedClock
-from bot.notices import Channel
+from bot.outbound.notices import Channel
 from bot.settings import AccountKind
-from bot.voice import AmrEncoder
+from bot.voice.speech import AmrEncoder
 from models import Notice, NoticeClip, OutboxRow, WeChatUser
 from scheduler.jobs import JobDeps, job_named
 from tests.community import seed
@@ -284,7 +284,7 @@ async def test_a_broadcast_to_the_demo_community_reaches_everyone_exactly_once(
     """The seeded demo community (37 members besides the sender, 3 of them unbound) in mixed allowance
     states: some wrote today, some clicked the menu a minute ago (3 sends), some used up their allowance,
     most never wrote. Every member is reached once; the unbound through a helper."""
-    from bot.demo import DEMO_UNBOUND, bound_openids, seed_demo
+    from bot.dev.demo import DEMO_UNBOUND, bound_openids, seed_demo
 
     stack = await make_stack()
     app = stack.client.app
@@ -347,7 +347,7 @@ async def test_a_subscription_account_uses_subscription_notices(make_stack: Stac
 async def test_wechat_errors_on_a_notice_fall_through_or_back_off(
     make_stack: StackFactory, clock: FixedClock, errcode: int, status: str, channel: str | None
 ) -> None:
-    from bot.fake_wechat import Fault
+    from bot.dev.fake_wechat import Fault
 
     stack = await make_stack()
     people = await community(stack)

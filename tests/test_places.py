@@ -9,8 +9,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot.clock import FixedClock
-from bot.importing import import_members, import_org
-from bot.privacy import Vault
+from bot.domain.importing import import_members, import_org
+from bot.domain.privacy import Vault
 from models import Building, Door, DualReport, OrgUnit
 from tests.conftest import DATA_KEY
 from tests.helpers import services

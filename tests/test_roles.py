@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot.clock import FixedClock
-from bot.policy import Action, Identity, Role, roles_for, scope, within
+from bot.domain.policy import Action, Identity, Role, roles_for, scope, within
 from models import AuditEntry
 from tests.community import BRANCH1, BRANCH2, GROUP1, seed
 from tests.helpers import services

@@ -13,7 +13,7 @@ import aiohttp
 from sqlalchemy import func, select
 
 from bot.clock import SystemClock
-from bot.simulate import message_xml, read_reply, sign_request, user_fields
+from bot.dev.simulate import message_xml, read_reply, sign_request, user_fields
 from models import InboundLog
 from models.db import Database
 from tests.conftest import PG_URL

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from bot.clock import FixedClock
-from bot.window import Window, opened
+from bot.wechat.window import Window, opened
 from models import ConversationState, InboundLog
 from models import WeChatUser as UserRow
 from tests.conftest import T0, AppFactory

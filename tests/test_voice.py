@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from bot.voice import (
+from bot.voice.speech import (
     MAX_CLIP_BYTES,
     AmrEncoder,
     EspeakTTS,

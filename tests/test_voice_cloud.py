@@ -26,8 +26,7 @@ import pytest
 from aiohttp import web
 
 from bot.settings import Settings, SettingsError, load_settings
-from bot.voice import AMR_MAGIC, AmrEncoder, EspeakTTS, VoiceMaker, VoiceUnavailable, sentences, spoken_form
-from bot.voice_cloud import (
+from bot.voice.cloud import (
     MAX_TTS_CHARS,
     NoTTS,
     TencentASR,
@@ -39,6 +38,15 @@ from bot.voice_cloud import (
     make_tts,
     string_to_sign,
     text_chunks,
+)
+from bot.voice.speech import (
+    AMR_MAGIC,
+    AmrEncoder,
+    EspeakTTS,
+    VoiceMaker,
+    VoiceUnavailable,
+    sentences,
+    spoken_form,
 )
 from tests.conftest import require
 
@@ -58,7 +66,7 @@ NOTICE = (
 ) * 2
 
 
-# --- an independent TC3 check (deliberately not bot.voice_cloud's code) -------------------------------
+# --- an independent TC3 check (deliberately not bot.voice.cloud's code) -------------------------------
 
 
 def tc3_signature(secret_key: str, date: str, service: str, to_sign: str) -> str:
@@ -312,7 +320,7 @@ async def test_recognition_gives_none_when_nothing_was_understood(
     cloud.fake.recognized = ""
     assert await asr.recognize(b"#!AMR\n", "amr") is None
     cloud.fake.error = ("FailedOperation.ErrorRecognize", "识别失败")
-    with caplog.at_level(logging.WARNING, logger="bot.voice_cloud"):
+    with caplog.at_level(logging.WARNING, logger="bot.voice.cloud"):
         assert await asr.recognize(b"#!AMR\n", "amr") is None
         assert await asr.recognize(b"ID3", "mp3") is None  # not a WeChat voice format: not even asked
     assert "FailedOperation.ErrorRecognize" in caplog.text and "'mp3'" in caplog.text

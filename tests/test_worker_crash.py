@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from bot.cli_outbound import make_stack_worker, outbound_stack
+from bot.cli.outbound import make_stack_worker, outbound_stack
 from models import OutboxStatus
 from models.db import Database
 from tests.conftest import PG_URL, REDIS_URL, require

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bot.edge.writebehind import LogEntry, WriteBehind
 from bot.metrics import Metrics
-from bot.writebehind import LogEntry, WriteBehind
 from models import InboundLog
 from models.db import Database
 from tests.conftest import T0

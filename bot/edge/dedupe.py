@@ -16,7 +16,7 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-from bot.replies import Reply, TextReply, reply_from_json, reply_to_json
+from bot.edge.replies import Reply, TextReply, reply_from_json, reply_to_json
 
 PENDING = "\x00pending"
 

@@ -124,7 +124,7 @@ def db_current() -> None:
 )
 def demo(port: int, fake_port: int, host: str, account: str, data_dir: Path) -> None:
     """Run the fake WeChat API and partybot together, then talk to it with `partybot chat`."""
-    from bot.demo import run_demo
+    from bot.dev.demo import run_demo
     from bot.logs import configure_logging
 
     configure_logging("text", "WARNING")
@@ -143,7 +143,7 @@ def demo(port: int, fake_port: int, host: str, account: str, data_dir: Path) -> 
 )
 def chat(openid: str | None, member_no: str | None, fake_url: str | None) -> None:
     """Talk to partybot as a WeChat user, through the fake WeChat API."""
-    from bot.chat import read_demo_state, run_chat
+    from bot.dev.chat import read_demo_state, run_chat
 
     if openid and member_no:
         fail("give --openid or --as, not both")
@@ -170,7 +170,7 @@ def fake_wechat(port: int, webhook_url: str) -> None:
 
     Point partybot at it with PARTYBOT_WECHAT_API_BASE=http://127.0.0.1:PORT, then use
     `partybot chat --fake http://127.0.0.1:PORT`."""
-    from bot.demo import run_fake
+    from bot.dev.demo import run_fake
 
     settings = settings_or_exit()
     try:
@@ -179,12 +179,12 @@ def fake_wechat(port: int, webhook_url: str) -> None:
         fail(f"cannot start the fake WeChat API: {exc}")
 
 
-from bot.cli_people import register as _register_people  # noqa: E402
+from bot.cli.people import register as _register_people  # noqa: E402
 
 _register_people(main)
-from bot.cli_import import register as _register_import  # noqa: E402
+from bot.cli.imports import register as _register_import  # noqa: E402
 
 _register_import(main)
-from bot.cli_outbound import register as _register_outbound  # noqa: E402
+from bot.cli.outbound import register as _register_outbound  # noqa: E402
 
 _register_outbound(main)

@@ -1,4 +1,4 @@
-"""What a handler answers with. Frozen dataclasses; rendering to XML lives in bot.wechat."""
+"""What a handler answers with. Frozen dataclasses; rendering to XML lives in bot.wechat.wire."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Notices to many people: who is in an audience, the preview a secretary confirms, one outbox row per
 recipient, helpers who relay, and what became of each notice (公告状态).
 
-Delivery itself is bot.delivery's; this module only writes rows (idempotent keys, one transaction)."""
+Delivery itself is bot.outbound.worker's; this module only writes rows (idempotent keys, one transaction)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
 from bot.content import Content
-from bot.policy import within
+from bot.domain.policy import within
 from models import Binding, Member, Notice, NoticeClip, OrgUnit, OutboxRow, OutboxStatus
 from models.db import Database, dialect_insert
 from models.org import voice_on

@@ -14,13 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from bot.dedupe import Outcome
-from bot.dispatcher import Answer, Dispatcher
-from bot.replies import Reply, TextReply
+from bot.dev.simulate import message_xml
+from bot.edge.dedupe import Outcome
+from bot.edge.dispatcher import Answer, Dispatcher
+from bot.edge.replies import Reply, TextReply
+from bot.edge.writebehind import Interaction, LogEntry
 from bot.services import Services
 from bot.settings import MessageMode, Settings
-from bot.simulate import message_xml
-from bot.wechat import (
+from bot.wechat.window import interaction_kind
+from bot.wechat.wire import (
     BadRequest,
     Cipher,
     Forbidden,
@@ -30,8 +32,6 @@ from bot.wechat import (
     parse_incoming,
     render_reply,
 )
-from bot.window import interaction_kind
-from bot.writebehind import Interaction, LogEntry
 
 log = logging.getLogger("partybot.webhook")
 

@@ -18,11 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.app import create_app
-from bot.chat import demo_state_path, read_demo_state
 from bot.clock import SystemClock
-from bot.fake_wechat import FakeConfig, FakeWeChat
-from bot.importing import import_members, import_org, import_staff
-from bot.privacy import Vault, new_key
+from bot.dev.chat import demo_state_path, read_demo_state
+from bot.dev.fake_wechat import FakeConfig, FakeWeChat
+from bot.domain.importing import import_members, import_org, import_staff
+from bot.domain.privacy import Vault, new_key
 from bot.settings import AccountKind, Settings
 from models import Admin, Binding, Member, OrgUnit, Staff
 from models.db import Database

@@ -13,7 +13,7 @@ from sqlalchemy import Table, and_, bindparam, case, insert, update
 from sqlalchemy.orm import Session
 
 from bot.metrics import Metrics
-from bot.window import EVENT_SENDS, EVENT_WINDOW, MESSAGE_SENDS, MESSAGE_WINDOW
+from bot.wechat.window import EVENT_SENDS, EVENT_WINDOW, MESSAGE_SENDS, MESSAGE_WINDOW
 from models import InboundLog, WeChatUser
 from models.db import Database, dialect_insert
 
@@ -28,7 +28,7 @@ LOG: Table = InboundLog.__table__  # type: ignore[assignment]
 @dataclass(frozen=True, slots=True)
 class Interaction:
     openid: str
-    opens: str | None  # "message", "event" or None (see bot.window)
+    opens: str | None  # "message", "event" or None (see bot.wechat.window)
     at: datetime
 
 

@@ -17,9 +17,9 @@ from typing import TypeVar
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from bot import audit
-from bot.notices import add_system_notice, secretaries_for
-from bot.privacy import Vault
+from bot.domain import audit
+from bot.domain.privacy import Vault
+from bot.outbound.notices import add_system_notice, secretaries_for
 from models import Binding, BindingAttempt, BindingCode, BindingRequest, Member, OrgUnit, QRBindingToken
 from models.db import Database
 

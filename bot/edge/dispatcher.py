@@ -6,15 +6,15 @@ import logging
 from dataclasses import dataclass, replace
 
 from bot.content import Content
-from bot.context import Context
-from bot.delivery import Waiting, mark_sent_with_reply, waiting_for
-from bot.gateway import Capability, WeChatError, allowed
-from bot.nlp import NLP
-from bot.replies import Reply, TextReply
-from bot.router import Router
+from bot.edge.context import Context
+from bot.edge.nlp import NLP
+from bot.edge.replies import Reply, TextReply
+from bot.edge.router import Router
+from bot.outbound.worker import Waiting, mark_sent_with_reply, waiting_for
 from bot.services import Services
 from bot.settings import Settings
-from bot.wechat import Incoming
+from bot.wechat.gateway import Capability, WeChatError, allowed
+from bot.wechat.wire import Incoming
 
 log = logging.getLogger(__name__)
 

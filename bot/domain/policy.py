@@ -64,7 +64,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who is writing, resolved from their binding (bot.identity)."""
+    """Who is writing, resolved from their binding (bot.domain.identity)."""
 
     openid: str
     roles: frozenset[Role] = frozenset({Role.RESIDENT})

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from bot.clock import Clock
 from bot.content import Content
-from bot.nlp import NLP
-from bot.policy import Identity
+from bot.domain.policy import Identity
+from bot.edge.nlp import NLP
 from bot.settings import Settings
 from models.db import Database
 

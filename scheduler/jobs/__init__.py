@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from bot.clock import FixedClock
 from bot.content import Content
-from bot.delivery import MEDIA_FRESH, NoticeVoice, relay
-from bot.gateway import WeChatGateway
+from bot.outbound.worker import MEDIA_FRESH, NoticeVoice, relay
 from bot.settings import Settings
+from bot.wechat.gateway import WeChatGateway
 from models import (
     BindingAttempt,
     BindingCode,

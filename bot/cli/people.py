@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 import click
 from sqlalchemy import select
 
-from bot.audit import actor_for, record
-from bot.binding import QR_LIFETIME, Binder
 from bot.clock import SystemClock
-from bot.privacy import Vault
+from bot.domain.audit import actor_for, record
+from bot.domain.binding import QR_LIFETIME, Binder
+from bot.domain.privacy import Vault
 from bot.settings import Settings
 from models import AuditEntry, Member
 from models.db import Database
@@ -81,8 +81,8 @@ def register(main: click.Group) -> None:
         never the member number. Prints the QR code's URL to print or show on a phone."""
         import aiohttp
 
-        from bot.gateway import DatabaseTokenStore, WeChatError, WeChatGateway
         from bot.metrics import Metrics
+        from bot.wechat.gateway import DatabaseTokenStore, WeChatError, WeChatGateway
 
         settings = settings_or_exit()
         vault = vault_or_exit(settings)
@@ -126,7 +126,7 @@ def register(main: click.Group) -> None:
         from datetime import UTC
         from zoneinfo import ZoneInfo
 
-        from bot.privacy import mask_phone
+        from bot.domain.privacy import mask_phone
         from models import DualReport, OrgUnit
 
         found = _re.fullmatch(r"(\d{4})Q([1-4])", quarter.strip().upper())
@@ -231,7 +231,7 @@ def register(main: click.Group) -> None:
             when = parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(settings.timezone))
 
         async def run() -> str:
-            from bot.cli_outbound import outbound_stack
+            from bot.cli.outbound import outbound_stack
 
             async with outbound_stack(settings) as stack:
                 return await job.run(JobDeps(stack.db, settings, stack.content, stack.gateway), when)

@@ -13,7 +13,7 @@ rate, and their result recorded:
    `clientmsgid` (safe to retry);
 4. otherwise the row waits and goes out at the top of the member's next passive reply;
 5. a member not bound to WeChat (and, after PARTYBOT_RELAY_AFTER_H, an elderly member still waiting) is
-   relayed: their helper is asked to pass the notice on (bot.notices.find_helper).
+   relayed: their helper is asked to pass the notice on (bot.outbound.notices.find_helper).
 
 Customer-service and template sends carry no idempotency key, so they are at most once: a row is marked
 `sending` (committed) just before its call; one found `sending` after its lease ran out was in flight when a
@@ -40,7 +40,20 @@ from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.content import Content
-from bot.gateway import (
+from bot.edge.replies import ImageReply, Reply, TextReply, VoiceReply, reply_from_json
+from bot.metrics import Metrics
+from bot.outbound.notices import (
+    Channel,
+    find_helper,
+    insert_outbox,
+    mass_sends_this_month,
+    notice_body,
+    outbox_values,
+)
+from bot.outbound.ratelimit import RateLimiter
+from bot.settings import AccountKind
+from bot.voice.speech import VoiceMaker, VoiceUnavailable
+from bot.wechat.gateway import (
     Capability,
     InvalidMessageType,
     NotFollowing,
@@ -49,20 +62,7 @@ from bot.gateway import (
     WeChatError,
     WeChatGateway,
 )
-from bot.metrics import Metrics
-from bot.notices import (
-    Channel,
-    find_helper,
-    insert_outbox,
-    mass_sends_this_month,
-    notice_body,
-    outbox_values,
-)
-from bot.ratelimit import RateLimiter
-from bot.replies import ImageReply, Reply, TextReply, VoiceReply, reply_from_json
-from bot.settings import AccountKind
-from bot.voice import VoiceMaker, VoiceUnavailable
-from bot.window import Window
+from bot.wechat.window import Window
 from models import Member, Notice, NoticeClip, OutboxRow, OutboxStatus, WeChatUser
 from models.db import Database, dialect_insert
 

@@ -20,11 +20,11 @@ from sqlalchemy import func, select, update
 
 from bot.clock import SystemClock
 from bot.content import Content, load_content
-from bot.delivery import DeliveryWorker
-from bot.gateway import DatabaseTokenStore, RedisTokenStore, TokenStore, WeChatGateway
 from bot.metrics import Metrics
-from bot.notices import Audience, AudienceKind, enqueue_announcement, preview
+from bot.outbound.notices import Audience, AudienceKind, enqueue_announcement, preview
+from bot.outbound.worker import DeliveryWorker
 from bot.settings import Settings
+from bot.wechat.gateway import DatabaseTokenStore, RedisTokenStore, TokenStore, WeChatGateway
 from models import OrgUnit, OutboxRow, OutboxStatus
 from models.db import Database
 
@@ -66,9 +66,9 @@ async def outbound_stack(settings: Settings) -> AsyncIterator[OutboundStack]:
 
 def make_stack_worker(stack: OutboundStack, worker_id: str) -> DeliveryWorker:
     from bot.app import make_worker
-    from bot.delivery import NoticeVoice
-    from bot.voice import AmrEncoder, VoiceMaker
-    from bot.voice_cloud import make_tts
+    from bot.outbound.worker import NoticeVoice
+    from bot.voice.cloud import make_tts
+    from bot.voice.speech import AmrEncoder, VoiceMaker
 
     clock = SystemClock()
     voice = NoticeVoice(

@@ -1,4 +1,4 @@
-"""Tencent Cloud speech for bot.voice: TextToVoice (TTS, API version 2019-08-23) speaks notices and
+"""Tencent Cloud speech for bot.voice.speech: TextToVoice (TTS, API version 2019-08-23) speaks notices and
 SentenceRecognition (一句话识别, ASR, 2019-06-14) understands voice messages.
 
 Calls are API 3.0 JSON POSTs signed with TC3-HMAC-SHA256 ("签名方法 v3"): a canonical request (method, URI
@@ -32,7 +32,7 @@ from yarl import URL
 
 from bot.clock import Clock, SystemClock
 from bot.settings import ENV_PREFIX, Settings
-from bot.voice import ASRBackend, EspeakTTS, TTSBackend, VoiceUnavailable, sentences, spoken_form
+from bot.voice.speech import ASRBackend, EspeakTTS, TTSBackend, VoiceUnavailable, sentences, spoken_form
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.content import ContentError, default_content_dir
-from bot.places import sync_places
-from bot.privacy import Vault, normalize_phone
+from bot.domain.places import sync_places
+from bot.domain.privacy import Vault, normalize_phone
 from models.db import Database
 from models.org import Binding, Member, OrgUnit, Staff, UnitKind
 

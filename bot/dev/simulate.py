@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
-from bot.wechat import Cipher, parse_xml, sign
+from bot.wechat.wire import Cipher, parse_xml, sign
 
 _NUMERIC = frozenset(
     {

@@ -1,4 +1,4 @@
-"""Resolving an openid to who they are: binding → member / staff → roles and scope (bot.policy).
+"""Resolving an openid to who they are: binding → member / staff → roles and scope (bot.domain.policy).
 
 Looked up on every message, so cached in memory: changes made in this process (binding, unbinding,
 preferences) invalidate the entry at once; changes made by other processes (a CLI import that prunes,
@@ -11,7 +11,7 @@ import time
 
 from sqlalchemy import select
 
-from bot.policy import Identity, roles_for
+from bot.domain.policy import Identity, roles_for
 from models import Admin, Binding, DualReport, Member, OrgUnit, Staff
 from models.db import Database
 

@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from bot.context import Context
-from bot.replies import Reply
-from bot.wechat import Incoming
+from bot.edge.context import Context
+from bot.edge.replies import Reply
+from bot.wechat.wire import Incoming
 
 Handler = Callable[[Incoming, Context], Awaitable[Reply | None]]
 FilterResult = bool | dict[str, Any]
@@ -122,7 +122,7 @@ def Intent(*names: str) -> Filter:
 
 
 def Role(*roles: str) -> Filter:
-    """The user has one of these roles (bot.policy.Role values)."""
+    """The user has one of these roles (bot.domain.policy.Role values)."""
     wanted = frozenset(roles)
     return lambda msg, ctx: any(role.value in wanted for role in ctx.identity.roles)
 

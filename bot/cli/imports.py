@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from bot.cli import fail, settings_or_exit
 from bot.clock import SystemClock
-from bot.importing import (
+from bot.domain.importing import (
     ImportFailed,
     ImportKind,
     ImportReport,
@@ -32,7 +32,7 @@ from bot.importing import (
     message,
     read_table,
 )
-from bot.privacy import Vault, new_key
+from bot.domain.privacy import Vault, new_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 

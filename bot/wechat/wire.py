@@ -22,7 +22,7 @@ from wechatpy.replies import ImageReply as WxImageReply
 from wechatpy.replies import TextReply as WxTextReply
 from wechatpy.replies import VoiceReply as WxVoiceReply
 
-from bot.replies import ImageReply, Reply, TextReply, VoiceReply
+from bot.edge.replies import ImageReply, Reply, TextReply, VoiceReply
 
 # Characters XML 1.0 forbids; user-supplied text is echoed into replies, so drop them.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

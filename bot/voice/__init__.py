@@ -1,0 +1,1 @@
+"""Speech: text-to-speech and recognition protocols, espeak-ng + AMR encoding, and the cloud backends."""
