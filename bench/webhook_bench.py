@@ -50,9 +50,9 @@ from importlib import metadata
 from pathlib import Path
 
 from bot.content import Content, load_content
-from bot.dev.simulate import ReplyError, message_xml, read_reply, sign_request, user_fields
+from bot.dev.simulate import ReplyError, read_reply, sign_request, user_fields
 from bot.edge.replies import TextReply
-from bot.wechat.wire import Cipher, Incoming, render_reply
+from bot.wechat.wire import Cipher, Incoming, message_xml, render_reply
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
@@ -162,7 +162,7 @@ class RequestFactory:
         signed = sign_request(
             TOKEN, message_xml(fields), timestamp, cipher=self.cipher if scenario.safe else None, nonce=nonce
         )
-        return Request(f"/wechat?{signed.query_string}", signed.body.encode(), openid)
+        return Request(f"/wechat?{urlencode(signed.query)}", signed.body.encode(), openid)
 
     def write_records(self, path: Path, scenario: Scenario, port: int, count: int) -> float:
         """Write `count` fresh requests for bench/replay.lua; return the seconds it took."""

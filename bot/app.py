@@ -21,6 +21,7 @@ from bot.content import Content, load_content
 from bot.domain.binding import Binder
 from bot.domain.identity import Identities
 from bot.domain.privacy import Vault
+from bot.edge.conversation import Conversations
 from bot.edge.dedupe import DedupeStore, MemoryDedupe, RedisDedupe
 from bot.edge.dispatcher import Dispatcher
 from bot.edge.locks import UserLocks
@@ -31,7 +32,7 @@ from bot.edge.writebehind import WriteBehind
 from bot.metrics import Metrics
 from bot.outbound.ratelimit import RateLimiter
 from bot.outbound.worker import DeliveryWorker, NoticeVoice
-from bot.services import Conversations, LateReplies, Services, Users, WaitingReplies
+from bot.services import LateReplies, Services, Users, WaitingReplies
 from bot.settings import Settings
 from bot.voice.cloud import make_asr, make_tts
 from bot.voice.speech import AmrEncoder, VoiceMaker

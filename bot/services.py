@@ -13,7 +13,7 @@ from bot.clock import Clock
 from bot.domain.binding import Binder
 from bot.domain.identity import Identities
 from bot.domain.privacy import Vault
-from bot.edge.context import Conversation
+from bot.edge.conversation import Conversations
 from bot.edge.dedupe import DedupeStore
 from bot.edge.locks import UserLocks
 from bot.edge.replies import Reply, reply_to_json
@@ -24,70 +24,6 @@ from bot.voice.speech import ASRBackend
 from bot.wechat.gateway import WeChatGateway
 from models import ConversationState, InboundLog, OutboxRow, OutboxStatus, WeChatUser
 from models.db import Database, dialect_insert
-
-
-class Conversations:
-    """Conversation state, one row per openid, with an expiry.
-
-    Embedded mode (one process): this process is the only writer, so the active conversations are loaded
-    once at start and kept in memory, written through on every change; a message that changes nothing
-    reads nothing from the database. With several processes (Redis set) every load reads the database.
-    """
-
-    def __init__(self, db: Database, shared: bool) -> None:
-        self._db, self._shared = db, shared
-        self._active: dict[str, ConversationState] = {}
-
-    async def load_all(self, now: datetime) -> None:
-        if self._shared:
-            return
-        async with self._db.read() as session:
-            rows = (
-                await session.scalars(select(ConversationState).where(ConversationState.expires_at > now))
-            ).all()
-            for row in rows:
-                session.expunge(row)
-        self._active = {row.openid: row for row in rows}
-
-    async def load(self, openid: str, now: datetime) -> Conversation:
-        if self._shared:
-            async with self._db.read() as session:
-                row = await session.get(ConversationState, openid)
-        else:
-            row = self._active.get(openid)
-        if row is None or row.expires_at <= now:
-            if row is not None and not self._shared:
-                del self._active[openid]
-            return Conversation(None, {}, None)
-        return Conversation(row.name, row.data, row.expires_at)
-
-    def forget(self, openid: str) -> None:
-        self._active.pop(openid, None)
-
-    async def save(self, openid: str, conversation: Conversation, now: datetime) -> None:
-        row: ConversationState | None = None
-        if conversation.name is not None and conversation.expires_at is not None:
-            row = ConversationState(
-                openid=openid,
-                name=conversation.name,
-                data=dict(conversation.data),
-                expires_at=conversation.expires_at,
-                updated_at=now,
-            )
-
-        def write(session: Session) -> None:
-            if row is None:
-                session.execute(delete(ConversationState).where(ConversationState.openid == openid))
-            else:
-                session.merge(row)
-
-        await self._db.run(write)
-        if self._shared:
-            return
-        if row is None:
-            self._active.pop(openid, None)
-        else:
-            self._active[openid] = row
 
 
 class WaitingReplies:

@@ -122,7 +122,7 @@ async def test_other_users_are_not_blocked(make_client: AppFactory, clock: Fixed
 
 def test_intent_filter_reads_the_dispatcher_intent() -> None:
     from bot.domain.policy import Identity
-    from bot.edge.context import Conversation
+    from bot.edge.conversation import Conversation
 
     ctx: Any = type(
         "C", (), {"intent": "help", "conversation": Conversation(None, {}, None), "identity": Identity("o")}

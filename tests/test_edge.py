@@ -8,8 +8,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.clock import FixedClock
-from bot.dev.simulate import message_xml, sign_request
-from bot.wechat.wire import sign
+from bot.dev.simulate import sign_request
+from bot.wechat.wire import message_xml, sign
 from tests.conftest import AppFactory
 from tests.helpers import row_counts
 from tests.wechat import TOKEN, WeChatUser

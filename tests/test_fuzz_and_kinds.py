@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.clock import FixedClock
-from bot.dev.simulate import message_xml, sign_request
-from bot.wechat.wire import Cipher, sign
+from bot.dev.simulate import sign_request
+from bot.wechat.wire import Cipher, message_xml, sign
 from tests.conftest import AES_KEY, APPID, AppFactory
 from tests.wechat import TOKEN, WeChatUser
 

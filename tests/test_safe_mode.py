@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.clock import FixedClock
-from bot.dev.simulate import message_xml, sign_request
+from bot.dev.simulate import sign_request
 from bot.settings import MessageMode
-from bot.wechat.wire import Cipher
+from bot.wechat.wire import Cipher, message_xml
 from tests.conftest import AES_KEY, AES_KEY_OLD, APPID, AppFactory
 from tests.helpers import row_counts
 from tests.test_menu import MENU

@@ -13,7 +13,8 @@ import aiohttp
 from sqlalchemy import func, select
 
 from bot.clock import SystemClock
-from bot.dev.simulate import message_xml, read_reply, sign_request, user_fields
+from bot.dev.simulate import read_reply, sign_request, user_fields
+from bot.wechat.wire import message_xml
 from models import InboundLog
 from models.db import Database
 from tests.conftest import PG_URL

@@ -10,8 +10,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from bot.clock import FixedClock
-from bot.dev.simulate import message_xml, read_reply, sign_request, user_fields
-from bot.wechat.wire import Cipher
+from bot.dev.simulate import read_reply, sign_request, user_fields
+from bot.wechat.wire import Cipher, message_xml
 
 TOKEN = "partybot-test-token"
 ACCOUNT = "gh_partybot"

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from bot.cli import fail, settings_or_exit
+from bot.cli.common import fail, settings_or_exit
 from bot.clock import SystemClock
 from bot.domain.importing import (
     ImportFailed,

@@ -18,6 +18,7 @@ import click
 from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 
+from bot.cli.common import fail, settings_or_exit
 from bot.clock import SystemClock
 from bot.content import Content, load_content
 from bot.metrics import Metrics
@@ -88,7 +89,6 @@ def make_stack_worker(stack: OutboundStack, worker_id: str) -> DeliveryWorker:
 
 
 def register(main: click.Group) -> None:
-    from bot.cli import fail, settings_or_exit
 
     @main.command()
     @click.option("--org", "org_path", required=True, help="The unit (path as in org.csv) to send to.")

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import click
 from sqlalchemy import select
 
+from bot.cli.common import fail, settings_or_exit
 from bot.clock import SystemClock
 from bot.domain.audit import actor_for, record
 from bot.domain.binding import QR_LIFETIME, Binder
@@ -29,7 +30,6 @@ def _group(main: click.Group, name: str, help_text: str) -> click.Group:
 
 
 def register(main: click.Group) -> None:
-    from bot.cli import fail, settings_or_exit
 
     members = _group(main, "members", "The member ledger (党员台账): import, binding codes, reports.")
 
@@ -192,51 +192,6 @@ def register(main: click.Group) -> None:
             click.echo(f"{quarter}: {len(table)} members -> {output}", err=True)
         else:
             click.echo(buffer.getvalue(), nl=False)
-
-    @main.group("jobs", invoke_without_command=True)
-    @click.pass_context
-    def jobs(ctx: click.Context) -> None:
-        """The scheduled jobs and their next run (run by whichever process holds the scheduler's lease)."""
-        if ctx.invoked_subcommand is not None:
-            return
-        from scheduler.service import next_runs
-
-        settings = settings_or_exit()
-        for job, when in next_runs(SystemClock().now(), settings.timezone):
-            shown = when.strftime("%Y-%m-%d %H:%M %Z") if when else "-"
-            click.echo(f"{job.name:<24} next {shown}   {job.description}")
-
-    @jobs.command("run")
-    @click.argument("name")
-    @click.option(
-        "--now", "as_of", default=None, help="Run as of this moment (ISO, local time), e.g. 2026-12-18T09:00."
-    )
-    def jobs_run(name: str, as_of: str | None) -> None:
-        """Run one job once, now or as of a given moment (catching up, or trying a job out)."""
-        from zoneinfo import ZoneInfo
-
-        from scheduler.jobs import JobDeps, job_named
-
-        settings = settings_or_exit()
-        try:
-            job = job_named(name)
-        except KeyError:
-            fail(f"no job named {name!r} (see `partybot jobs`)")
-        when = SystemClock().now()
-        if as_of:
-            try:
-                parsed = datetime.fromisoformat(as_of)
-            except ValueError:
-                fail(f"--now must be an ISO date and time, e.g. 2026-12-18T09:00 (got {as_of!r})")
-            when = parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(settings.timezone))
-
-        async def run() -> str:
-            from bot.cli.outbound import outbound_stack
-
-            async with outbound_stack(settings) as stack:
-                return await job.run(JobDeps(stack.db, settings, stack.content, stack.gateway), when)
-
-        click.echo(f"{name} as of {when.isoformat()}: {asyncio.run(run())}")
 
     @main.command("audit")
     @click.option("--days", default=30, show_default=True, help="How many days back to show.")

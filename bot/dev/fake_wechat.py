@@ -24,10 +24,10 @@ import aiohttp
 from aiohttp import web
 
 from bot.clock import Clock, SystemClock
-from bot.dev.simulate import ReplyError, message_xml, read_reply, sign_request, user_fields
+from bot.dev.simulate import ReplyError, read_reply, sign_request, user_fields
 from bot.settings import AccountKind
 from bot.wechat.window import Window, interaction_kind, opened
-from bot.wechat.wire import BadRequest, Cipher
+from bot.wechat.wire import BadRequest, Cipher, message_xml
 
 log = logging.getLogger("partybot.fake_wechat")
 

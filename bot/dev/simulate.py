@@ -5,45 +5,10 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from xml.sax.saxutils import escape
 
 from bot.wechat.wire import Cipher, parse_xml, sign
-
-_NUMERIC = frozenset(
-    {
-        "CreateTime",
-        "MsgId",
-        "Latitude",
-        "Longitude",
-        "Precision",
-        "Location_X",
-        "Location_Y",
-        "Scale",
-        "MsgID",
-        "TotalCount",
-        "FilterCount",
-        "SentCount",
-        "ErrorCount",
-    }
-)
-
-
-def message_xml(fields: Mapping[str, Any]) -> str:
-    """<xml> with each field as WeChat writes it: numbers bare, text in CDATA."""
-    parts = ["<xml>"]
-    for name, value in fields.items():
-        if value is None:
-            continue
-        if name in _NUMERIC:
-            parts.append(f"<{name}>{escape(str(value))}</{name}>")
-        else:
-            text = str(value).replace("]]>", "]]]]><![CDATA[>")
-            parts.append(f"<{name}><![CDATA[{text}]]></{name}>")
-    parts.append("</xml>")
-    return "".join(parts)
 
 
 def user_fields(

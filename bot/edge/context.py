@@ -3,46 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.clock import Clock
 from bot.content import Content
 from bot.domain.policy import Identity
+from bot.edge.conversation import Conversation
 from bot.edge.nlp import NLP
 from bot.settings import Settings
 from models.db import Database
 
 if TYPE_CHECKING:
     from bot.services import Services
-
-
-class Conversation:
-    """The user's active multi-step conversation; handlers change it, the dispatcher persists it."""
-
-    def __init__(self, name: str | None, data: dict[str, Any], expires_at: datetime | None) -> None:
-        self.name, self.data, self.expires_at = name, dict(data), expires_at
-        self.changed = False
-
-    @property
-    def active(self) -> bool:
-        return self.name is not None
-
-    def enter(self, name: str, now: datetime, ttl_s: float, **data: Any) -> None:
-        self.name, self.data, self.expires_at = name, dict(data), now + timedelta(seconds=ttl_s)
-        self.changed = True
-
-    def update(self, now: datetime, ttl_s: float, **data: Any) -> None:
-        if self.name is None:
-            raise RuntimeError("no active conversation to update")
-        self.data.update(data)
-        self.expires_at = now + timedelta(seconds=ttl_s)
-        self.changed = True
-
-    def clear(self) -> None:
-        if self.name is not None:
-            self.name, self.data, self.expires_at = None, {}, None
-            self.changed = True
 
 
 @dataclass(slots=True)

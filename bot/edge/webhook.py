@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from bot.dev.simulate import message_xml
 from bot.edge.dedupe import Outcome
 from bot.edge.dispatcher import Answer, Dispatcher
 from bot.edge.replies import Reply, TextReply
@@ -29,6 +28,7 @@ from bot.wechat.wire import (
     Incoming,
     check_signature,
     extract_encrypt,
+    message_xml,
     parse_incoming,
     render_reply,
 )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.parsers import expat
 from xml.parsers.expat import ExpatError
+from xml.sax.saxutils import escape
 
 from wechatpy.crypto import PrpCrypto
 from wechatpy.replies import ImageReply as WxImageReply
@@ -168,6 +169,40 @@ def parse_xml(body: bytes | str) -> dict[str, str]:
     except (ExpatError, ValueError, UnicodeError) as exc:
         raise BadRequest(f"malformed XML: {exc}") from exc
     return reader.fields
+
+
+_NUMERIC = frozenset(
+    {
+        "CreateTime",
+        "MsgId",
+        "Latitude",
+        "Longitude",
+        "Precision",
+        "Location_X",
+        "Location_Y",
+        "Scale",
+        "MsgID",
+        "TotalCount",
+        "FilterCount",
+        "SentCount",
+        "ErrorCount",
+    }
+)
+
+
+def message_xml(fields: Mapping[str, Any]) -> str:
+    """<xml> with each field as WeChat writes it: numbers bare, text in CDATA."""
+    parts = ["<xml>"]
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if name in _NUMERIC:
+            parts.append(f"<{name}>{escape(str(value))}</{name}>")
+        else:
+            text = str(value).replace("]]>", "]]]]><![CDATA[>")
+            parts.append(f"<{name}><![CDATA[{text}]]></{name}>")
+    parts.append("</xml>")
+    return "".join(parts)
 
 
 def extract_encrypt(body: bytes) -> str:

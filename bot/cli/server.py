@@ -1,0 +1,79 @@
+"""`partybot serve` and `partybot db`: run the webhook, and the database schema."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import click
+
+from bot.cli.common import fail, settings_or_exit
+
+log = logging.getLogger("partybot.cli")
+
+
+def register(main: click.Group) -> None:
+    @main.command()
+    @click.option("--host", default=None, help="Address to listen on (default PARTYBOT_HOST or 127.0.0.1).")
+    @click.option("--port", default=None, type=int, help="Port to listen on (default PARTYBOT_PORT or 8080).")
+    def serve(host: str | None, port: int | None) -> None:
+        """Run the webhook (GET/POST /wechat, /healthz, /metrics).
+
+        An empty database is migrated first; one behind the code must be upgraded with `partybot db upgrade`.
+        """
+        from aiohttp import web
+
+        from bot.app import create_app
+        from bot.logs import configure_logging
+        from models.migrate import current_revision, head_revision, is_empty, upgrade
+
+        settings = settings_or_exit()
+        configure_logging(settings.log_format.value, settings.log_level)
+
+        async def prepare() -> None:
+            if await is_empty(settings.database_url):
+                log.info("empty database: applying migrations")
+                await upgrade(settings.database_url)
+            elif await current_revision(settings.database_url) != head_revision():
+                fail("the database schema is not current: run `partybot db upgrade` first")
+
+        try:
+            asyncio.run(prepare())
+        except OSError as exc:
+            fail(f"cannot reach the database ({settings.database_url.split('@')[-1]}): {exc}")
+        app = create_app(settings, run_worker=True)
+        web.run_app(
+            app,
+            host=host or settings.host,
+            port=port or settings.port,
+            shutdown_timeout=settings.shutdown_grace_s,
+            access_log=None,
+            print=lambda text: click.echo(text),
+        )
+
+    @main.group()
+    def db() -> None:
+        """Database schema commands."""
+
+    @db.command("upgrade")
+    @click.option("--revision", default="head", show_default=True, help="Target revision.")
+    def db_upgrade(revision: str) -> None:
+        """Apply migrations (safe to run again: does nothing when current)."""
+        from models.migrate import current_revision, upgrade
+
+        settings = settings_or_exit()
+        try:
+            asyncio.run(upgrade(settings.database_url, revision))
+            now = asyncio.run(current_revision(settings.database_url))
+        except OSError as exc:
+            fail(f"cannot reach the database: {exc}")
+        click.echo(f"database at revision {now}")
+
+    @db.command("current")
+    def db_current() -> None:
+        """Show the database's schema revision and the code's."""
+        from models.migrate import current_revision, head_revision
+
+        settings = settings_or_exit()
+        now = asyncio.run(current_revision(settings.database_url))
+        click.echo(f"database: {now or 'empty'}; code: {head_revision()}")
