@@ -30,9 +30,11 @@ from bot.edge.router import Router
 from bot.edge.webhook import Response, Webhook
 from bot.edge.writebehind import WriteBehind
 from bot.metrics import Metrics
+from bot.outbound.media import NoticeVoice
 from bot.outbound.ratelimit import RateLimiter
-from bot.outbound.worker import DeliveryWorker, NoticeVoice
-from bot.services import LateReplies, Services, Users, WaitingReplies
+from bot.outbound.waiting import WaitingReplies
+from bot.outbound.worker import DeliveryWorker
+from bot.services import LateReplies, Services, Users
 from bot.settings import Settings
 from bot.voice.cloud import make_asr, make_tts
 from bot.voice.speech import AmrEncoder, VoiceMaker

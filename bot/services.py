@@ -19,41 +19,12 @@ from bot.edge.locks import UserLocks
 from bot.edge.replies import Reply, reply_to_json
 from bot.edge.writebehind import USERS, WriteBehind
 from bot.metrics import Metrics
-from bot.outbound.worker import NoticeVoice
+from bot.outbound.media import NoticeVoice
+from bot.outbound.waiting import WaitingReplies
 from bot.voice.speech import ASRBackend
 from bot.wechat.gateway import WeChatGateway
 from models import ConversationState, InboundLog, OutboxRow, OutboxStatus, WeChatUser
 from models.db import Database, dialect_insert
-
-
-class WaitingReplies:
-    """Which users have late answers waiting for their next message (so that the other users' messages
-    need no query). Embedded mode keeps the set in memory, filled at start and by the in-process worker;
-    with several processes any of them may have queued one, so the database is always asked."""
-
-    def __init__(self, db: Database, shared: bool) -> None:
-        self._db, self._shared = db, shared
-        self._openids: set[str] = set()
-
-    async def load(self) -> None:
-        if self._shared:
-            return
-        async with self._db.read() as session:
-            found = await session.scalars(
-                select(OutboxRow.openid)
-                .where(OutboxRow.status == OutboxStatus.WAITING_NEXT_REPLY.value)
-                .distinct()
-            )
-            self._openids = {openid for openid in found.all() if openid}
-
-    def may_have(self, openid: str) -> bool:
-        return self._shared or openid in self._openids
-
-    def add(self, openid: str) -> None:
-        self._openids.add(openid)
-
-    def discard(self, openid: str) -> None:
-        self._openids.discard(openid)
 
 
 class Users:

@@ -10,7 +10,7 @@ from bot.domain.privacy import mask_phone
 from bot.edge.context import Context
 from bot.edge.replies import Reply, TextReply, VoiceReply
 from bot.edge.router import Intent, Regex, Router
-from bot.outbound.worker import next_clip
+from bot.outbound.waiting import next_clip
 from bot.wechat.wire import Incoming
 from models import Member, OrgUnit
 from models.org import voice_on

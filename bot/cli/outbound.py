@@ -67,7 +67,7 @@ async def outbound_stack(settings: Settings) -> AsyncIterator[OutboundStack]:
 
 def make_stack_worker(stack: OutboundStack, worker_id: str) -> DeliveryWorker:
     from bot.app import make_worker
-    from bot.outbound.worker import NoticeVoice
+    from bot.outbound.media import NoticeVoice
     from bot.voice.cloud import make_tts
     from bot.voice.speech import AmrEncoder, VoiceMaker
 

@@ -10,7 +10,7 @@ from bot.edge.context import Context
 from bot.edge.nlp import NLP
 from bot.edge.replies import Reply, TextReply
 from bot.edge.router import Router
-from bot.outbound.worker import Waiting, mark_sent_with_reply, waiting_for
+from bot.outbound.waiting import Waiting, mark_sent_with_reply, waiting_for
 from bot.services import Services
 from bot.settings import Settings
 from bot.wechat.gateway import Capability, WeChatError, allowed

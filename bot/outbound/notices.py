@@ -1,12 +1,12 @@
 """Notices to many people: who is in an audience, the preview a secretary confirms, one outbox row per
-recipient, helpers who relay, and what became of each notice (公告状态).
+recipient, helpers who relay (`relay`), and what became of each notice (公告状态).
 
 Delivery itself is bot.outbound.worker's; this module only writes rows (idempotent keys, one transaction)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -368,6 +368,46 @@ def find_helper(session: Session, member: Member) -> Helper | None:
         if row is not None:
             return Helper(candidate, row[0], row[1])
     return None
+
+
+def relay(session: Session, row_id: int, text: Callable[..., str], now: datetime) -> OutboxStatus:
+    """Ask the member's helper to pass a notice on: a `relay` row to the helper; the notice row becomes
+    `relayed` (or `failed` when nobody bound to WeChat can relay)."""
+    row = session.get(OutboxRow, row_id)
+    if row is None or row.member_id is None or row.notice_id is None:
+        return OutboxStatus.FAILED
+    member = session.get(Member, row.member_id)
+    notice = session.get(Notice, row.notice_id)
+    helper = find_helper(session, member) if member is not None else None
+    row.lease_owner = row.lease_until = None
+    row.updated_at = now
+    if member is None or notice is None or helper is None:
+        row.status, row.channel = OutboxStatus.FAILED.value, Channel.RELAY.value
+        row.last_error = "no_helper: not bound to WeChat, and no helper, group leader or secretary is"
+        return OutboxStatus.FAILED
+    body = notice_body(notice.text)
+    request = text("relay_request", name=member.name, text=body)
+    insert_outbox(
+        session,
+        [
+            outbox_values(
+                f"relay:{row_id}",
+                "relay",
+                now,
+                openid=helper.openid,
+                member_id=helper.member_id,
+                notice_id=row.notice_id,
+                payload={"text": request, "for_row": row_id},
+            )
+        ],
+    )
+    row.status, row.channel, row.relay_member_id = (
+        OutboxStatus.RELAYED.value,
+        Channel.RELAY.value,
+        helper.member_id,
+    )
+    row.last_error = None
+    return OutboxStatus.RELAYED
 
 
 def secretaries_for(session: Session, member_id: int) -> list[int]:

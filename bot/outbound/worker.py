@@ -3,24 +3,14 @@ delivery).
 
 Rows of the outbox (late answers, one row per recipient per notice, relay requests to helpers, voice that
 follows a text) are claimed with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so several `partybot
-worker` processes share the work), given the best channel open to that recipient, sent under a per-API
-rate, and their result recorded:
-
-1. a customer-service message inside the user's allowance (text, then a voice-mode member's clips, no more
-   than the allowance has left);
-2. a template or subscription notice, where the account has one configured (notices only);
-3. for an announcement, a mass send (群发) to an openid list, within the monthly per-user cap, with a
-   `clientmsgid` (safe to retry);
-4. otherwise the row waits and goes out at the top of the member's next passive reply;
-5. a member not bound to WeChat (and, after PARTYBOT_RELAY_AFTER_H, an elderly member still waiting) is
-   relayed: their helper is asked to pass the notice on (bot.outbound.notices.find_helper).
+worker` processes share the work), given the best channel open to that recipient (bot.outbound.channels:
+customer service, template or subscription notice, mass send, the next passive reply, a helper's relay), sent
+under a per-API rate, and their result recorded.
 
 Customer-service and template sends carry no idempotency key, so they are at most once: a row is marked
 `sending` (committed) just before its call; one found `sending` after its lease ran out was in flight when a
 worker died and becomes `in-doubt` (shown in 公告状态 and `partybot outbox`, resent only by an operator).
 Mass-send rows found so are retried with the same clientmsgid, which WeChat drops as a duplicate.
-43004/45015/45047 close that channel for that user and the row falls through; -1, timeouts, 5xx back off;
-45009 waits until 00:05 Beijing time.
 """
 
 from __future__ import annotations
@@ -29,55 +19,36 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, Integer, String, Table, and_, bindparam, case, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.content import Content
-from bot.edge.replies import ImageReply, Reply, TextReply, VoiceReply, reply_from_json
+from bot.edge.replies import TextReply, reply_from_json
 from bot.metrics import Metrics
-from bot.outbound.notices import (
-    Channel,
-    find_helper,
-    insert_outbox,
-    mass_sends_this_month,
-    notice_body,
-    outbox_values,
-)
+from bot.outbound.channels import Channels, Job, Outcome
+from bot.outbound.media import NoticeVoice
+from bot.outbound.notices import Channel, mass_sends_this_month, relay
 from bot.outbound.ratelimit import RateLimiter
+from bot.outbound.waiting import follow_voice
 from bot.settings import AccountKind
-from bot.voice.speech import VoiceMaker, VoiceUnavailable
-from bot.wechat.gateway import (
-    Capability,
-    InvalidMessageType,
-    NotFollowing,
-    OutsideReplyWindow,
-    ReplyCountExceeded,
-    WeChatError,
-    WeChatGateway,
-)
+from bot.wechat.gateway import WeChatError, WeChatGateway
 from bot.wechat.window import Window
-from models import Member, Notice, NoticeClip, OutboxRow, OutboxStatus, WeChatUser
-from models.db import Database, dialect_insert
+from models import Notice, OutboxRow, OutboxStatus, WeChatUser
+from models.db import Database
 
 log = logging.getLogger(__name__)
 
 SENDING = OutboxStatus.SENDING.value
 KINDS = ("late_reply", "notice", "relay", "voice")
-# WeChat keeps temporary media 3 days; clips older than this are uploaded again before use.
-MEDIA_FRESH = timedelta(days=2, hours=12)
 # Mass sends: WeChat wants at least 2 openids per call and takes at most 10 000.
 MASS_MIN, MASS_MAX = 2, 10_000
 # Mass candidates wait this long for the rest of their notice, so one call covers the audience.
 MASS_GATHER = timedelta(seconds=30)
-# Voice follows a next-reply text once the member's message has been recorded (write-behind).
-VOICE_FOLLOW_DELAY = timedelta(seconds=2)
 
 _OUTBOX = cast(Table, OutboxRow.__table__)
 _USERS = cast(Table, WeChatUser.__table__)
@@ -109,114 +80,6 @@ USE_ALLOWANCE = (
 CLOSE_ALLOWANCE = update(_USERS).where(_USERS.c.openid == bindparam("b_openid")).values(window_left=0)
 
 
-@dataclass(slots=True)
-class Job:
-    """A claimed row with what choosing its channel needs."""
-
-    id: int
-    kind: str
-    openid: str | None
-    member_id: int | None
-    notice_id: int | None
-    notice_kind: str | None
-    text: str
-    reply: Reply | None
-    wants_voice: bool
-    attempts: int
-    closed: set[str]
-    window: Window
-    channel: Channel | None = None
-
-
-@dataclass(slots=True)
-class Outcome:
-    status: OutboxStatus
-    channel: Channel
-    error: str | None = None
-    msgid: str | None = None
-    used: int = 0  # customer-service sends used from the allowance
-    close: str | None = None  # a channel WeChat refused for this user
-    retry_at: datetime | None = None
-    voice_sent: int = 0
-    voice_follow: bool = False  # the voice goes with a later customer-service window
-
-
-class NoticeVoice:
-    """A notice read aloud: clips made once (stored, so they can be uploaded again after WeChat's 3 days)
-    and uploaded as temporary media when needed."""
-
-    def __init__(self, db: Database, gateway: WeChatGateway, maker: VoiceMaker | None, clock: Clock) -> None:
-        self._db, self._gateway, self._maker, self._clock = db, gateway, maker, clock
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._media: dict[int, tuple[datetime, list[str]]] = {}
-
-    async def media_ids(self, notice_id: int, text: str) -> list[str]:
-        """Uploaded media ids of the notice's clips, in order; [] when voice is unavailable."""
-        now = self._clock.now()
-        cached = self._media.get(notice_id)
-        if cached is not None and now - cached[0] < MEDIA_FRESH:
-            return cached[1]
-        lock = self._locks.setdefault(notice_id, asyncio.Lock())
-        async with lock:
-            cached = self._media.get(notice_id)
-            if cached is not None and now - cached[0] < MEDIA_FRESH:
-                return cached[1]
-            try:
-                ids = await self._ensure(notice_id, text, now)
-            except (VoiceUnavailable, WeChatError) as exc:
-                log.warning("notice %s goes without voice: %s", notice_id, exc)
-                ids = []
-            oldest = now if ids else now - MEDIA_FRESH + timedelta(minutes=5)
-            self._media[notice_id] = (oldest, ids)
-            return ids
-
-    async def _clips(self, notice_id: int) -> list[NoticeClip]:
-        async with self._db.read() as session:
-            return list(
-                (
-                    await session.scalars(
-                        select(NoticeClip).where(NoticeClip.notice_id == notice_id).order_by(NoticeClip.seq)
-                    )
-                ).all()
-            )
-
-    async def _ensure(self, notice_id: int, text: str, now: datetime) -> list[str]:
-        clips = await self._clips(notice_id)
-        if not clips:
-            if self._maker is None or await self._maker.status() is not None:
-                return []
-            made = await self._maker.clips(text)
-            rows = [
-                {"notice_id": notice_id, "seq": i, "audio": c.data, "seconds": c.seconds}
-                for i, c in enumerate(made)
-            ]
-
-            def store(session: Session) -> None:
-                if rows:
-                    statement = dialect_insert(session)(NoticeClip).values(rows)
-                    session.execute(statement.on_conflict_do_nothing(index_elements=["notice_id", "seq"]))
-
-            await self._db.run(store)
-            clips = await self._clips(notice_id)
-        ids = []
-        for clip in clips:
-            if clip.media_id and clip.uploaded_at and now - clip.uploaded_at < MEDIA_FRESH:
-                ids.append(clip.media_id)
-                continue
-            ids.append(await self.upload(clip.id, clip.audio, now))
-        return ids
-
-    async def upload(self, clip_id: int, audio: bytes, now: datetime) -> str:
-        media = await self._gateway.upload_media("voice", f"notice-{clip_id}.amr", audio, "audio/amr")
-        statement = (
-            update(NoticeClip)
-            .where(NoticeClip.id == clip_id)
-            .values(media_id=media.media_id, uploaded_at=now)
-        )
-        await self._db.run(lambda session: session.execute(statement))
-        return media.media_id
-
-
 class DeliveryWorker:
     def __init__(
         self,
@@ -234,7 +97,8 @@ class DeliveryWorker:
     ) -> None:
         settings = gateway.settings
         self._db, self._gateway, self._clock, self._metrics = db, gateway, clock, metrics
-        self._id, self._content, self._voice, self._lease = worker_id, content, voice, lease_s
+        self._id, self._content, self._lease = worker_id, content, lease_s
+        self._channels = Channels(gateway, settings, content, clock, voice)
         self._settings = settings
         self._tz = ZoneInfo(settings.timezone)
         self._batch, self._concurrency = settings.delivery_batch, settings.delivery_concurrency
@@ -385,40 +249,7 @@ class DeliveryWorker:
 
         return await self._db.run(claim)
 
-    # --- choosing a channel --------------------------------------------------------------------
-
-    def _template_ready(self) -> bool:
-        return bool(self._settings.notice_template_id) and self._gateway.can(Capability.TEMPLATE)
-
-    def _subscription_ready(self) -> bool:
-        return bool(self._settings.notice_subscription_id) and self._gateway.can(
-            Capability.SUBSCRIPTION_NOTICE
-        )
-
-    def choose(self, job: Job, now: datetime) -> Channel:
-        closed = job.closed
-        if job.openid is None:
-            return Channel.RELAY
-        if (
-            self._gateway.can(Capability.CUSTOMER_SERVICE)
-            and Channel.CUSTOMER_SERVICE.value not in closed
-            and job.window.is_open(now)
-        ):
-            return Channel.CUSTOMER_SERVICE
-        if job.kind in ("late_reply", "voice"):
-            return Channel.NEXT_REPLY
-        if self._template_ready() and Channel.TEMPLATE.value not in closed:
-            return Channel.TEMPLATE
-        if self._subscription_ready() and Channel.SUBSCRIPTION.value not in closed:
-            return Channel.SUBSCRIPTION
-        if (
-            job.kind == "notice"
-            and job.notice_kind == "announcement"
-            and self._gateway.can(Capability.MASS_SEND)
-            and Channel.MASS_SEND.value not in closed
-        ):
-            return Channel.MASS_SEND
-        return Channel.NEXT_REPLY
+    # --- the mass-send caps (the channel itself is chosen by bot.outbound.channels) ----------------
 
     def _month_start(self, now: datetime) -> datetime:
         local = now.astimezone(self._tz)
@@ -458,7 +289,7 @@ class DeliveryWorker:
     async def _deliver(self, jobs: list[Job]) -> None:
         now = self._clock.now()
         for job in jobs:
-            job.channel = self.choose(job, now)
+            job.channel = self._channels.choose(job, now)
         mass = [j for j in jobs if j.channel is Channel.MASS_SEND]
         allowed = await self._mass_allowed(mass, now)
         for job in mass:
@@ -564,7 +395,7 @@ class DeliveryWorker:
                 "%d rows were taken over by another worker (their lease ran out)", len(jobs) - len(granted)
             )
         calls = [job for job in jobs if job.id in granted]
-        outcomes = await asyncio.gather(*(self._call(job) for job in calls), return_exceptions=True)
+        outcomes = await asyncio.gather(*(self._channels.call(job) for job in calls), return_exceptions=True)
         results: list[tuple[Job, Outcome]] = []
         for job, outcome in zip(calls, outcomes, strict=True):
             if isinstance(outcome, asyncio.CancelledError):
@@ -578,87 +409,6 @@ class DeliveryWorker:
                 )
             results.append((job, outcome))
         await self._record(results)
-
-    async def _call(self, job: Job) -> Outcome:
-        assert job.channel is not None and job.openid is not None
-        try:
-            if job.channel is Channel.CUSTOMER_SERVICE:
-                return await self._customer_service(job)
-            if job.channel is Channel.TEMPLATE:
-                msgid = await self._gateway.send_template(
-                    job.openid, str(self._settings.notice_template_id), self._notice_fields(job)
-                )
-                return Outcome(OutboxStatus.SENT, job.channel, msgid=str(msgid), voice_follow=job.wants_voice)
-            await self._gateway.send_subscription(
-                job.openid, str(self._settings.notice_subscription_id), self._notice_fields(job)
-            )
-            return Outcome(OutboxStatus.SENT, job.channel, voice_follow=job.wants_voice)
-        except (OutsideReplyWindow, ReplyCountExceeded, NotFollowing) as exc:
-            # WeChat disagrees with our model of this user: that channel is closed; fall through.
-            return Outcome(OutboxStatus.QUEUED, job.channel, error=str(exc), close=job.channel.value)
-        except WeChatError as exc:
-            if exc.retryable:
-                return Outcome(
-                    OutboxStatus.QUEUED,
-                    job.channel,
-                    error=str(exc),
-                    retry_at=self._backoff(job.attempts, exc),
-                )
-            if job.channel is not Channel.CUSTOMER_SERVICE or job.kind != "late_reply":
-                # A refused notice (43101 refused subscription, bad template, ...): try the next channel.
-                return Outcome(OutboxStatus.QUEUED, job.channel, error=str(exc), close=job.channel.value)
-            return Outcome(OutboxStatus.FAILED, job.channel, error=str(exc))
-
-    async def _customer_service(self, job: Job) -> Outcome:
-        assert job.openid is not None
-        outcome = Outcome(OutboxStatus.SENT, Channel.CUSTOMER_SERVICE)
-        reply = job.reply
-        if job.kind != "voice":
-            if isinstance(reply, VoiceReply):
-                await self._gateway.send_voice(job.openid, reply.media_id)
-            elif isinstance(reply, ImageReply):
-                await self._gateway.send_image(job.openid, reply.media_id)
-            else:
-                await self._gateway.send_text(job.openid, job.text)
-            outcome.used = 1
-        if job.wants_voice and job.notice_id is not None and self._voice is not None:
-            left = job.window.left - outcome.used
-            media = await self._voice.media_ids(job.notice_id, job.text) if left > 0 else []
-            for media_id in media[:left]:
-                try:
-                    await self._gateway.send_voice(job.openid, media_id)
-                except (InvalidMessageType, OutsideReplyWindow, ReplyCountExceeded) as exc:
-                    log.info("voice clip not sent to row %s: %s", job.id, exc)
-                    break
-                except WeChatError as exc:
-                    log.warning("voice clip not sent to row %s: %s", job.id, exc)
-                    break
-                outcome.used += 1
-                outcome.voice_sent += 1
-            if job.kind == "voice" and outcome.voice_sent == 0:
-                outcome.status = OutboxStatus.FAILED
-                outcome.error = "voice_unavailable: no clips could be made, or no customer-service send left"
-        return outcome
-
-    def _notice_fields(self, job: Job) -> dict[str, str]:
-        names = [n.strip() for n in self._settings.notice_template_fields.split(",") if n.strip()]
-        title = notice_body(job.text).replace("\n", " ")
-        title = title if len(title) <= 20 else title[:19] + "…"
-        source = job.text[1 : job.text.index("】")] if job.text.startswith("【") and "】" in job.text else ""
-        local = self._clock.now().astimezone(self._tz)
-        when = self._content.text(
-            "notice_template_time", year=local.year, month=local.month, day=local.day, time=f"{local:%H:%M}"
-        )
-        values = [title, when, (source or self._content.community_name)[:20]]
-        return dict(zip(names, values, strict=False))
-
-    def _backoff(self, attempts: int, exc: WeChatError) -> datetime:
-        now = self._clock.now()
-        if exc.errcode == 45009:
-            # The daily quota resets at midnight Beijing time.
-            local = now.astimezone(self._tz)
-            return (local + timedelta(days=1)).replace(hour=0, minute=5, second=0, microsecond=0)
-        return now + timedelta(seconds=min(5 * 2 ** max(attempts, 0), 600))
 
     async def _record(self, results: list[tuple[Job, Outcome]]) -> None:
         """Results of a wave in one transaction of a few executemany statements (not a statement per row)."""
@@ -779,7 +529,7 @@ class DeliveryWorker:
             if exc.errcode == 45065:
                 msgid = None  # this clientmsgid was sent before (a retry after a crash): done
             elif exc.retryable:
-                retry = self._backoff(2, exc)
+                retry = self._channels.backoff(2, exc)
                 statement = (
                     update(OutboxRow)
                     .where(OutboxRow.id.in_(ids))
@@ -847,172 +597,3 @@ class DeliveryWorker:
                 row.last_error, row.updated_at = error, now
 
         await self._db.run(write)
-
-
-def follow_voice(session: Session, row_id: int, now: datetime, *, waiting: bool) -> None:
-    """The clips of a notice whose text went by a channel that cannot carry audio: a `voice` row that goes
-    as customer-service messages once the member's next message opens the window."""
-    row = session.get(OutboxRow, row_id)
-    if row is None or not row.wants_voice or row.notice_id is None:
-        return
-    values = outbox_values(
-        f"voice:{row_id}",
-        "voice",
-        now,
-        openid=row.openid,
-        member_id=row.member_id,
-        notice_id=row.notice_id,
-        wants_voice=True,
-        status=(OutboxStatus.WAITING_NEXT_REPLY if waiting else OutboxStatus.QUEUED).value,
-        channel=Channel.NEXT_REPLY.value if waiting else None,
-        next_attempt_at=None if waiting else now + VOICE_FOLLOW_DELAY,
-    )
-    insert_outbox(session, [values])
-
-
-def relay(session: Session, row_id: int, text: Callable[..., str], now: datetime) -> OutboxStatus:
-    """Ask the member's helper to pass a notice on: a `relay` row to the helper; the notice row becomes
-    `relayed` (or `failed` when nobody bound to WeChat can relay)."""
-    row = session.get(OutboxRow, row_id)
-    if row is None or row.member_id is None or row.notice_id is None:
-        return OutboxStatus.FAILED
-    member = session.get(Member, row.member_id)
-    notice = session.get(Notice, row.notice_id)
-    helper = find_helper(session, member) if member is not None else None
-    row.lease_owner = row.lease_until = None
-    row.updated_at = now
-    if member is None or notice is None or helper is None:
-        row.status, row.channel = OutboxStatus.FAILED.value, Channel.RELAY.value
-        row.last_error = "no_helper: not bound to WeChat, and no helper, group leader or secretary is"
-        return OutboxStatus.FAILED
-    body = notice_body(notice.text)
-    request = text("relay_request", name=member.name, text=body)
-    insert_outbox(
-        session,
-        [
-            outbox_values(
-                f"relay:{row_id}",
-                "relay",
-                now,
-                openid=helper.openid,
-                member_id=helper.member_id,
-                notice_id=row.notice_id,
-                payload={"text": request, "for_row": row_id},
-            )
-        ],
-    )
-    row.status, row.channel, row.relay_member_id = (
-        OutboxStatus.RELAYED.value,
-        Channel.RELAY.value,
-        helper.member_id,
-    )
-    row.last_error = None
-    return OutboxStatus.RELAYED
-
-
-# --- the next passive reply ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Waiting:
-    id: int
-    kind: str  # late_reply, notice, relay
-    text: str
-    voice: bool = False  # a voice-mode member's notice: its audio follows
-
-
-async def waiting_for(session: AsyncSession, openid: str) -> tuple[list[Waiting], list[int]]:
-    """What waits for this user's next message: texts (oldest first) and voice rows to send once the
-    message has opened the customer-service window."""
-    rows = (
-        await session.execute(
-            select(OutboxRow.id, OutboxRow.kind, OutboxRow.payload, Notice.text, OutboxRow.wants_voice)
-            .outerjoin(Notice, Notice.id == OutboxRow.notice_id)
-            .where(OutboxRow.openid == openid, OutboxRow.status == OutboxStatus.WAITING_NEXT_REPLY.value)
-            .order_by(OutboxRow.id)
-        )
-    ).all()
-    texts: list[Waiting] = []
-    voice: list[int] = []
-    for row_id, kind, payload, notice_text, wants_voice in rows:
-        if kind == "voice":
-            voice.append(row_id)
-        elif kind == "late_reply":
-            reply = reply_from_json(payload["reply"])
-            if isinstance(reply, TextReply):
-                texts.append(Waiting(row_id, kind, reply.text))
-        else:
-            text = str(payload.get("text") or notice_text or "")
-            texts.append(Waiting(row_id, kind, text, bool(wants_voice) and kind == "notice"))
-    return texts, voice
-
-
-async def next_clip(db: Database, voice: NoticeVoice, openid: str, now: datetime) -> str | None:
-    """`听语音`: the media id of the next clip of the oldest notice whose voice waits for this user (a
-    passive voice reply), or None. The row is sent once its last clip has been played."""
-    async with db.read() as session:
-        row = (
-            await session.execute(
-                select(OutboxRow.id, OutboxRow.notice_id, OutboxRow.voice_clips_sent, Notice.text)
-                .join(Notice, Notice.id == OutboxRow.notice_id)
-                .where(
-                    OutboxRow.openid == openid,
-                    OutboxRow.kind == "voice",
-                    OutboxRow.status == OutboxStatus.WAITING_NEXT_REPLY.value,
-                )
-                .order_by(OutboxRow.id)
-                .limit(1)
-            )
-        ).first()
-    if row is None:
-        return None
-    row_id, notice_id, played, text = row
-    if notice_id is None:
-        return None
-    media = await voice.media_ids(notice_id, str(text))
-    if played >= len(media):
-        return None
-    last = played + 1 >= len(media)
-    statement = (
-        update(OutboxRow)
-        .where(OutboxRow.id == row_id)
-        .values(
-            voice_clips_sent=played + 1,
-            status=(OutboxStatus.SENT if last else OutboxStatus.WAITING_NEXT_REPLY).value,
-            channel=Channel.NEXT_REPLY.value,
-            updated_at=now,
-        )
-    )
-    await db.run(lambda session: session.execute(statement))
-    return media[played]
-
-
-async def mark_sent_with_reply(
-    db: Database, ids: list[int], voice_ids: list[int], now: datetime, *, voice_follows: bool
-) -> None:
-    """Rows put in front of a passive reply are sent; a voice-mode member's clips follow as customer-service
-    messages (the message they just sent opened the window) where the account has that API, and otherwise
-    wait for them to ask (`听语音`: one clip per passive reply)."""
-
-    def write(session: Session) -> None:
-        if ids:
-            session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id.in_(ids), OutboxRow.status == OutboxStatus.WAITING_NEXT_REPLY.value)
-                .values(status=OutboxStatus.SENT.value, channel=Channel.NEXT_REPLY.value, updated_at=now)
-            )
-            for row_id in ids:
-                follow_voice(session, row_id, now, waiting=not voice_follows)
-        if voice_ids:
-            session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id.in_(voice_ids), OutboxRow.status == OutboxStatus.WAITING_NEXT_REPLY.value)
-                .values(
-                    status=OutboxStatus.QUEUED.value,
-                    channel=None,
-                    next_attempt_at=now + VOICE_FOLLOW_DELAY,
-                    updated_at=now,
-                )
-            )
-
-    await db.run(write)

@@ -1,0 +1,41 @@
+"""Housekeeping: data kept only as long as it serves (DOMAIN.md, personal information)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from models import BindingAttempt, BindingCode, ConversationState, InboundLog, Notice, NoticeClip
+from scheduler.jobs.base import JobDeps
+
+
+async def housekeeping(deps: JobDeps, now: datetime) -> str:
+    """Data kept only as long as it serves (DOMAIN.md, personal information): expired conversations, old
+    binding attempts and codes, and the inbound log past its retention period."""
+    retention = now - timedelta(days=deps.settings.inbound_retention_days)
+    voice_cutoff = now - timedelta(days=deps.settings.voice_retention_days)
+
+    def tidy(session: Session) -> dict[str, int]:
+        counts = {}
+        for label, statement in (
+            ("conversations", delete(ConversationState).where(ConversationState.expires_at < now)),
+            ("binding_attempts", delete(BindingAttempt).where(BindingAttempt.at < now - timedelta(hours=1))),
+            ("binding_codes", delete(BindingCode).where(BindingCode.expires_at < now - timedelta(days=30))),
+            ("inbound_log", delete(InboundLog).where(InboundLog.received_at < retention)),
+            # Members' own voice messages kept for their secretary (with consent), past their retention.
+            (
+                "voice_messages",
+                delete(NoticeClip).where(
+                    NoticeClip.notice_id.in_(
+                        select(Notice.id).where(Notice.kind == "system", Notice.created_at < voice_cutoff)
+                    )
+                ),
+            ),
+        ):
+            counts[label] = int(getattr(session.execute(statement), "rowcount", 0) or 0)
+        return counts
+
+    counts = await deps.db.run(tidy)
+    return ", ".join(f"{k} {v}" for k, v in counts.items())
