@@ -48,6 +48,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlencode
 
 from bot.content import Content, load_content
 from bot.dev.simulate import ReplyError, read_reply, sign_request, user_fields

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,9 +23,12 @@ from bot.metrics import Metrics
 from bot.outbound.media import NoticeVoice
 from bot.outbound.waiting import WaitingReplies
 from bot.voice.speech import ASRBackend
+from bot.wechat.errors import WeChatError
 from bot.wechat.gateway import WeChatGateway
 from models import ConversationState, InboundLog, OutboxRow, OutboxStatus, WeChatUser
 from models.db import Database, dialect_insert
+
+log = logging.getLogger(__name__)
 
 
 class Users:
@@ -181,3 +185,14 @@ class Services:
     gateway: WeChatGateway | None = None
     asr: ASRBackend | None = None
     notice_voice: NoticeVoice | None = None  # notices read aloud (`听语音` on an account without push)
+
+    async def download_voice(self, media_id: str | None, key: str) -> bytes | None:
+        """A voice message's audio (WeChat keeps it 3 days), or None when there is no gateway or the
+        download failed (logged under the message's dedupe key)."""
+        if self.gateway is None or not media_id:
+            return None
+        try:
+            return await self.gateway.get_media(media_id)
+        except WeChatError as exc:
+            log.warning("voice message %s could not be downloaded: %s", key, exc)
+            return None

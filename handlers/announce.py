@@ -28,7 +28,7 @@ from bot.outbound.notices import (
     report,
     unit_name,
 )
-from bot.wechat.gateway import Capability, allowed
+from bot.wechat.account import Capability, allowed
 from bot.wechat.wire import Incoming
 
 MAX_CHARS = 500  # with the notice header it still fits one passive reply (~2048 bytes)

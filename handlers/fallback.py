@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from sqlalchemy import select
 
 from bot.edge.context import Context
@@ -11,11 +9,8 @@ from bot.edge.replies import Reply, TextReply
 from bot.edge.router import Kind, Number, Router
 from bot.outbound.notices import notify_members, secretaries_for
 from bot.voice.speech import MAX_CLIP_BYTES, amr_duration
-from bot.wechat.gateway import WeChatError
 from bot.wechat.wire import Incoming
 from models import Member
-
-log = logging.getLogger(__name__)
 
 
 def router() -> Router:
@@ -67,12 +62,8 @@ async def voice_for_secretary(msg: Incoming, ctx: Context, member_id: int, name:
     audio: list[tuple[bytes, float]] = []
     if days and consent:
         data = ctx.voice_audio
-        gateway = ctx.services.gateway
-        if data is None and gateway is not None and msg.media_id:
-            try:
-                data = await gateway.get_media(msg.media_id)
-            except WeChatError as exc:
-                log.warning("voice message %s could not be downloaded: %s", msg.dedupe_key, exc)
+        if data is None:
+            data = await ctx.services.download_voice(msg.media_id, msg.dedupe_key)
         if data is not None and len(data) <= MAX_CLIP_BYTES:
             try:
                 seconds = amr_duration(data)

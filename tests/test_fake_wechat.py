@@ -9,7 +9,7 @@ import pytest
 from bot.clock import FixedClock
 from bot.dev.fake_wechat import Fault
 from bot.settings import AccountKind
-from bot.wechat.gateway import DailyQuotaReached, WeChatError
+from bot.wechat.errors import DailyQuotaReached, WeChatError
 from bot.wechat.wire import Cipher
 from tests.conftest import AES_KEY, StackFactory
 from tests.test_dedupe_budget import Gate

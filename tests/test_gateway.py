@@ -11,7 +11,7 @@ import pytest
 from bot.clock import FixedClock
 from bot.dev.fake_wechat import Fault
 from bot.settings import AccountKind
-from bot.wechat.gateway import (
+from bot.wechat.errors import (
     Busy,
     DailyQuotaReached,
     InvalidCredential,
@@ -23,8 +23,8 @@ from bot.wechat.gateway import (
     TokenExpired,
     Unreachable,
     WeChatError,
-    WeChatGateway,
 )
+from bot.wechat.gateway import WeChatGateway
 from tests.conftest import Stack, StackFactory
 from tests.helpers import metric
 

@@ -82,7 +82,8 @@ def register(main: click.Group) -> None:
         import aiohttp
 
         from bot.metrics import Metrics
-        from bot.wechat.gateway import DatabaseTokenStore, WeChatError, WeChatGateway
+        from bot.wechat.errors import WeChatError
+        from bot.wechat.gateway import DatabaseTokenStore, WeChatGateway
 
         settings = settings_or_exit()
         vault = vault_or_exit(settings)

@@ -13,7 +13,7 @@ from bot.edge.router import Router
 from bot.outbound.waiting import Waiting, mark_sent_with_reply, waiting_for
 from bot.services import Services
 from bot.settings import Settings
-from bot.wechat.gateway import Capability, WeChatError, allowed
+from bot.wechat.account import Capability, allowed
 from bot.wechat.wire import Incoming
 
 log = logging.getLogger(__name__)
@@ -106,12 +106,10 @@ class Dispatcher:
         """A voice message WeChat did not recognise (its recognition is being retired): download the
         audio (kept 3 days by WeChat) and ask the configured recogniser."""
         services = self.services
-        if services.asr is None or services.gateway is None or msg.media_id is None:
+        if services.asr is None:
             return msg, None
-        try:
-            audio = await services.gateway.get_media(msg.media_id)
-        except WeChatError as exc:
-            log.warning("voice message %s could not be downloaded: %s", msg.dedupe_key, exc)
+        audio = await services.download_voice(msg.media_id, msg.dedupe_key)
+        if audio is None:
             return msg, None
         words = await services.asr.recognize(audio, msg.fields.get("Format") or "amr")
         if not words:

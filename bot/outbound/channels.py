@@ -26,15 +26,15 @@ from bot.edge.replies import ImageReply, Reply, VoiceReply
 from bot.outbound.media import NoticeVoice
 from bot.outbound.notices import Channel, notice_body
 from bot.settings import Settings
-from bot.wechat.gateway import (
-    Capability,
+from bot.wechat.account import Capability
+from bot.wechat.errors import (
     InvalidMessageType,
     NotFollowing,
     OutsideReplyWindow,
     ReplyCountExceeded,
     WeChatError,
-    WeChatGateway,
 )
+from bot.wechat.gateway import WeChatGateway
 from bot.wechat.window import Window
 from models import OutboxStatus
 

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.voice.speech import VoiceMaker, VoiceUnavailable
-from bot.wechat.gateway import WeChatError, WeChatGateway
+from bot.wechat.errors import WeChatError
+from bot.wechat.gateway import WeChatGateway
 from models import NoticeClip
 from models.db import Database, dialect_insert
 

@@ -36,7 +36,8 @@ from bot.outbound.notices import Channel, mass_sends_this_month, relay
 from bot.outbound.ratelimit import RateLimiter
 from bot.outbound.waiting import follow_voice
 from bot.settings import AccountKind
-from bot.wechat.gateway import WeChatError, WeChatGateway
+from bot.wechat.errors import WeChatError
+from bot.wechat.gateway import WeChatGateway
 from bot.wechat.window import Window
 from models import Notice, OutboxRow, OutboxStatus, WeChatUser
 from models.db import Database

@@ -14,7 +14,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, Protocol
 
 import aiohttp
@@ -25,122 +24,19 @@ from sqlalchemy.orm import Session
 from bot.clock import Clock
 from bot.metrics import Metrics
 from bot.settings import AccountKind, Settings
+from bot.wechat.account import Capability, allowed
+from bot.wechat.errors import (
+    InvalidCredential,
+    NotAllowedForAccount,
+    TokenExpired,
+    Unreachable,
+    WeChatError,
+    error_for,
+)
 from models import AccessToken
 from models.db import Database, dialect_insert
 
 log = logging.getLogger(__name__)
-
-
-# --- errors -----------------------------------------------------------------------------------------
-
-
-class WeChatError(Exception):
-    """WeChat answered an error code (errcode != 0), or could not be reached."""
-
-    errcode: int = 0
-    retryable = False
-
-    def __init__(self, errcode: int, errmsg: str = "") -> None:
-        super().__init__(f"{errcode}: {errmsg}")
-        self.errcode, self.errmsg = errcode, errmsg
-
-
-class Busy(WeChatError):
-    """-1: system busy. Retry with backoff."""
-
-    retryable = True
-
-
-class InvalidCredential(WeChatError):
-    """40001: bad AppSecret or a stale access_token."""
-
-
-class TokenExpired(WeChatError):
-    """42001: access_token expired."""
-
-
-class NotFollowing(WeChatError):
-    """43004: the recipient does not follow the account."""
-
-
-class DailyQuotaReached(WeChatError):
-    """45009: the API's daily quota is used up; back off until tomorrow."""
-
-    retryable = True
-
-
-class OutsideReplyWindow(WeChatError):
-    """45015: outside the 48 h customer-service window. Not retryable: choose another channel."""
-
-
-class ReplyCountExceeded(WeChatError):
-    """45047: customer-service message count exceeded. Not retryable: choose another channel."""
-
-
-class InvalidMessageType(WeChatError):
-    """45162: the account may not send this message type (some reject voice): send text instead."""
-
-
-class Unreachable(WeChatError):
-    """A timeout, connection error, 5xx or a body that is not JSON. Retryable."""
-
-    retryable = True
-
-
-class NotAllowedForAccount(WeChatError):
-    """The account kind (PARTYBOT_WECHAT_ACCOUNT) cannot call this API; no request was made."""
-
-
-ERRORS: dict[int, type[WeChatError]] = {
-    -1: Busy,
-    40001: InvalidCredential,
-    42001: TokenExpired,
-    43004: NotFollowing,
-    45009: DailyQuotaReached,
-    45015: OutsideReplyWindow,
-    45047: ReplyCountExceeded,
-    45162: InvalidMessageType,
-}
-TOKEN_ERRORS = (40001, 42001)
-
-
-def error_for(errcode: int, errmsg: str = "") -> WeChatError:
-    cls = ERRORS.get(errcode, WeChatError)
-    return cls(errcode, errmsg)
-
-
-# --- what each account kind may call (WECHAT.md, Account kinds) ---------------------------------
-
-
-class Capability(StrEnum):
-    CUSTOMER_SERVICE = "customer_service"
-    TEMPLATE = "template"
-    SUBSCRIPTION_NOTICE = "subscription_notice"
-    MASS_SEND = "mass_send"
-    MEDIA = "media"
-    QRCODE = "qrcode"
-    MENU = "menu"
-
-
-ALLOWED: dict[AccountKind, frozenset[Capability]] = {
-    AccountKind.SERVICE: frozenset(Capability),
-    # Parametric QR codes and template messages are verified service-account features.
-    AccountKind.SUBSCRIPTION: frozenset(
-        {
-            Capability.CUSTOMER_SERVICE,
-            Capability.SUBSCRIPTION_NOTICE,
-            Capability.MASS_SEND,
-            Capability.MEDIA,
-            Capability.MENU,
-        }
-    ),
-    # Passive replies only: no customer-service API, no templates, no API mass send.
-    AccountKind.UNVERIFIED: frozenset({Capability.MEDIA}),
-}
-
-
-def allowed(kind: AccountKind, capability: Capability) -> bool:
-    return capability in ALLOWED[kind]
 
 
 # --- the shared token -------------------------------------------------------------------------------
