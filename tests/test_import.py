@@ -20,17 +20,14 @@ from bot.cli import main
 from bot.domain.importing import (
     ImportFailed,
     ImportReport,
-    ThemeDayRule,
-    header_aliases,
     import_members,
     import_org,
     import_staff,
-    looks_like_id_number,
     message,
-    parse_amount_fen,
-    parse_theme_day,
     read_table,
 )
+from bot.domain.importing.columns import header_aliases
+from bot.domain.importing.values import ThemeDayRule, looks_like_id_number, parse_amount_fen, parse_theme_day
 from bot.domain.privacy import Vault, check_key, new_key
 from models.db import Database
 from models.org import Admin, Binding, Member, OrgUnit, Staff
