@@ -8,13 +8,13 @@ import re
 from sqlalchemy import select
 
 from bot.domain.binding import Bound, Outcome
+from bot.domain.members import voice_on
 from bot.domain.policy import Action, may
 from bot.edge.context import Context
 from bot.edge.replies import Reply, TextReply
 from bot.edge.router import Event, Intent, Regex, Role, Router, State
 from bot.wechat.wire import Incoming
 from models import Member, OrgUnit
-from models.org import voice_on
 
 SPOKEN_DIGITS = str.maketrans("零〇一二三四五六七八九幺两", "0012345678912")
 CODE = re.compile(r"(?:绑定\s*)?([0-9零〇一二三四五六七八九幺两]{6})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.domain.members import voice_on
 from bot.domain.policy import Action, may
 from bot.domain.privacy import mask_phone
 from bot.edge.context import Context
@@ -13,7 +14,6 @@ from bot.edge.router import Intent, Regex, Router
 from bot.outbound.waiting import next_clip
 from bot.wechat.wire import Incoming
 from models import Member, OrgUnit
-from models.org import voice_on
 
 
 def router() -> Router:

@@ -1,27 +1,15 @@
 """SQLAlchemy 2.x typed models, one module per aggregate, and database setup (models.db)."""
 
+from models.audit import AuditEntry
 from models.base import Base
+from models.binding import Binding, BindingAttempt, BindingCode, BindingRequest, QRBindingToken
 from models.conversation import ConversationState
+from models.dual_report import DualReport
 from models.inbound import InboundLog
 from models.notice import Notice, NoticeClip
-from models.org import (
-    Admin,
-    AuditEntry,
-    Binding,
-    BindingAttempt,
-    BindingCode,
-    BindingRequest,
-    Building,
-    Door,
-    DualReport,
-    Member,
-    OrgUnit,
-    QRBindingToken,
-    Staff,
-    UnitKind,
-    VolunteerPost,
-)
+from models.org import Building, Door, OrgUnit, UnitKind
 from models.outbox import Lease, OutboxRow, OutboxStatus
+from models.people import Admin, Member, Staff, VolunteerPost
 from models.token import AccessToken
 from models.wechat_user import WeChatUser
 

@@ -29,8 +29,8 @@ from bot.domain.importing import (
 from bot.domain.importing.columns import header_aliases
 from bot.domain.importing.values import ThemeDayRule, looks_like_id_number, parse_amount_fen, parse_theme_day
 from bot.domain.privacy import Vault, check_key, new_key
+from models import Admin, Binding, Member, OrgUnit, Staff
 from models.db import Database
-from models.org import Admin, Binding, Member, OrgUnit, Staff
 
 DATA = Path(__file__).parent / "data"
 ORG, ROSTER, STAFF = DATA / "org-sample.csv", DATA / "roster-sample.csv", DATA / "staff-sample.csv"

@@ -231,8 +231,8 @@ def _run_import(
 @click.option("--openid", default=None, help="Their WeChat openid, if already known.")
 def admin_add(name: str, openid: str | None) -> None:
     """Create an administrator (sees and manages everything, all units) and print their id."""
+    from models import Admin
     from models.db import Database
-    from models.org import Admin
 
     name = name.strip()
     openid = openid.strip() if openid else None

@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
 from bot.content import Content
+from bot.domain.members import voice_on
 from bot.domain.policy import within
 from models import Binding, Member, Notice, NoticeClip, OrgUnit, OutboxRow, OutboxStatus
 from models.db import Database, dialect_insert
-from models.org import voice_on
 
 
 class Channel(StrEnum):

@@ -10,10 +10,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import FixedClock
+from bot.domain.members import voice_on
 from bot.outbound.media import MEDIA_FRESH, NoticeVoice
 from bot.outbound.notices import relay
 from models import Member, NoticeClip, OutboxRow, OutboxStatus
-from models.org import voice_on
 from scheduler.jobs.base import JobDeps
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from bot.domain.importing.messages import ImportFailed, message
 from bot.domain.importing.rows import RowReader
 from bot.domain.privacy import Vault
-from models.org import Binding, Member, OrgUnit, Staff
+from models import Binding, Member, OrgUnit, Staff
 
 Progress = Callable[[int, int], None]
 """Called as progress(rows_done, rows_total) while rows are checked against the database."""

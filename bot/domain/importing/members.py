@@ -26,7 +26,7 @@ from bot.domain.importing.values import (
     split_list,
 )
 from bot.domain.privacy import Vault
-from models.org import Member
+from models import Member
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ from bot.domain.importing.messages import message
 from bot.domain.importing.report import Entry, ImportReport
 from bot.domain.importing.rows import RowReader
 from bot.domain.importing.values import KIND_RANK, UNIT_KINDS, nfkc, parse_theme_day, split_list
-from models.org import Member, OrgUnit, Staff
+from models import Member, OrgUnit, Staff
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ from bot.domain.importing.report import Entry, ImportReport
 from bot.domain.importing.rows import RowReader
 from bot.domain.importing.values import ROLES
 from bot.domain.privacy import Vault
-from models.org import Staff
+from models import Staff
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from bot.domain.importing.reader import clean
-from models.org import UnitKind
+from models import UnitKind
 
 
 def nfkc(text: str) -> str:
