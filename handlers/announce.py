@@ -37,7 +37,7 @@ CONFIRM = frozenset({"确认", "确定", "发送", "确认发送", "是", "好"}
 
 
 def router() -> Router:
-    r = Router("announce")
+    r = Router("announce", numbered=("announce",))
     senders = Role("secretary", "admin", "group_leader")
 
     @r.route(senders, Intent("announce_status"))

@@ -22,6 +22,8 @@ from bot.outbound.notices import add_system_notice, secretaries_of_unit
 from bot.wechat.wire import Incoming
 from models import DualReport, Member, OrgUnit, VolunteerPost
 
+# At the check step, words that mean "submit" as well as 1.
+SUBMIT_WORDS = frozenset({"确认", "确定", "是", "是的", "对", "对的", "提交", "好", "好的", "没错", "没问题"})
 STEPS = ("name", "phone", "org", "building", "door", "confirm")
 LIMITS = {"name": (2, 20), "org": (2, 100), "building": (1, 20), "door": (1, 30)}
 ASK = {
@@ -33,7 +35,7 @@ ASK = {
 
 
 def router() -> Router:
-    r = Router("dual_report")
+    r = Router("dual_report", numbered=("dual", "posts"))
 
     @r.route(Role("resident"), Intent("dual_report"))
     async def start(msg: Incoming, ctx: Context) -> Reply | None:
@@ -50,7 +52,7 @@ def router() -> Router:
         current = str(data["step"])
         text = (msg.raw_text or msg.text).strip()
         if current == "confirm":
-            if ctx.number != 1:
+            if ctx.number != 1 and msg.text not in SUBMIT_WORDS:
                 return TextReply(confirm_text(ctx, data))
             return await submit(ctx, data)
         if current == "phone":
@@ -118,7 +120,9 @@ def router() -> Router:
     async def choose_posts(msg: Incoming, ctx: Context) -> Reply | None:
         if not may(ctx.identity, Action.CHOOSE_POSTS):
             pending = await own_report(ctx)
-            return TextReply(ctx.text("posts_not_confirmed" if pending else "not_member"))
+            if pending:
+                return TextReply(ctx.text("posts_not_confirmed"))
+            return TextReply(ctx.text("not_member", hint=ctx.hint("bind")))
         names = await post_names(ctx)
         ctx.enter("posts", names=names)
         lines = "\n".join(f"{i} {n}" for i, n in enumerate(names, 1))

@@ -1,4 +1,5 @@
-"""A bound member's own record (我的信息, own phone unmasked) and preferences (语音模式 开/关)."""
+"""A person's own record (我的信息, own phone unmasked: a roster member, a grid worker, an in-service member
+confirmed through 双报到) and a member's preferences (语音模式 开/关)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from bot.edge.replies import Reply, TextReply, VoiceReply
 from bot.edge.router import Intent, Regex, Router
 from bot.outbound.waiting import next_clip
 from bot.wechat.wire import Incoming
-from models import Member, OrgUnit
+from models import DualReport, Member, OrgUnit, Staff
 
 
 def router() -> Router:
@@ -21,8 +22,13 @@ def router() -> Router:
 
     @r.route(Intent("my_info"))
     async def my_info(msg: Incoming, ctx: Context) -> Reply | None:
+        if ctx.identity.member_id is None:
+            if ctx.identity.dual_report_id is not None:
+                return await dual_info(ctx, ctx.identity.dual_report_id)
+            if ctx.identity.staff_id is not None:
+                return await staff_info(ctx, ctx.identity.staff_id)
         if not may(ctx.identity, Action.VIEW_OWN_RECORD):
-            return TextReply(ctx.text("not_member"))
+            return not_member(ctx)
         async with ctx.db.read() as session:
             row = (
                 await session.execute(
@@ -32,7 +38,7 @@ def router() -> Router:
                 )
             ).first()
             if row is None:
-                return TextReply(ctx.text("not_member"))
+                return not_member(ctx)
             member, path = row[0], row[1]
             helper = await session.get(Member, member.helper_id) if member.helper_id else None
         vault = ctx.services.vault
@@ -47,7 +53,7 @@ def router() -> Router:
             ctx.text(
                 "my_info",
                 name=member.name,
-                unit=path.split("/", 1)[-1] if "/" in path else path,
+                unit=short_path(path),
                 status=member.status,
                 kind=member.kind,
                 post=ctx.text("post_label", post=member.post) if member.post else "",
@@ -64,7 +70,7 @@ def router() -> Router:
     @r.message(Regex(r"语音(?:模式|通知)?\s*(开|开启|打开|关|关闭)?"))
     async def voice_mode(msg: Incoming, ctx: Context) -> Reply | None:
         if not may(ctx.identity, Action.SET_OWN_PREFERENCES) or ctx.identity.member_id is None:
-            return TextReply(ctx.text("not_member"))
+            return not_member(ctx)
         choice = ctx.match["regex"].group(1)
         if choice is None:
             return TextReply(ctx.text("voice_format"))
@@ -93,7 +99,7 @@ def router() -> Router:
     @r.message(Regex(r"(同意保存语音|不保存语音|不同意保存语音)"))
     async def voice_keep(msg: Incoming, ctx: Context) -> Reply | None:
         if not may(ctx.identity, Action.SET_OWN_PREFERENCES) or ctx.identity.member_id is None:
-            return TextReply(ctx.text("not_member"))
+            return not_member(ctx)
         keep = ctx.match["regex"].group(1) == "同意保存语音"
         member_id = ctx.identity.member_id
 
@@ -109,3 +115,61 @@ def router() -> Router:
         )
 
     return r
+
+
+def not_member(ctx: Context) -> Reply:
+    """For someone who is not on the community's roster: how to bind — or, for an in-service member
+    confirmed through 双报到 (a member, but not on this roster), that this is for roster members."""
+    if ctx.identity.is_member:
+        return TextReply(ctx.text("roster_only"))
+    return TextReply(ctx.text("not_member", hint=ctx.hint("bind")))
+
+
+def short_path(path: str) -> str:
+    """A unit path without its top level (the street), as members know it."""
+    return path.split("/", 1)[-1] if "/" in path else path
+
+
+async def staff_info(ctx: Context, staff_id: int) -> Reply:
+    """A grid worker's own record: their grid, the buildings it covers, their own phone (unmasked)."""
+    async with ctx.db.read() as session:
+        row = (
+            await session.execute(
+                select(Staff, OrgUnit).join(OrgUnit, Staff.unit_id == OrgUnit.id).where(Staff.id == staff_id)
+            )
+        ).first()
+    if row is None:
+        return not_member(ctx)
+    staff, unit = row[0], row[1]
+    vault = ctx.services.vault
+    phone = vault.decrypt_phone(staff.phone_enc) if vault else None
+    return TextReply(
+        ctx.text(
+            "staff_info",
+            name=staff.name,
+            role=staff.role,
+            unit=short_path(unit.path),
+            phone=phone or ctx.text("phone_unregistered"),
+            buildings="、".join(unit.buildings) or ctx.text("none_text"),
+        )
+    )
+
+
+async def dual_info(ctx: Context, report_id: int) -> Reply:
+    """An in-service member's 双报到 registration, as they gave it (their own phone unmasked)."""
+    async with ctx.db.read() as session:
+        report = await session.get(DualReport, report_id)
+    if report is None:
+        return not_member(ctx)
+    vault = ctx.services.vault
+    phone = vault.decrypt_phone(report.phone_enc) if vault else None
+    return TextReply(
+        ctx.text(
+            "dual_info",
+            name=report.name,
+            org=report.workplace_org,
+            phone=phone or ctx.text("phone_unregistered"),
+            address=f"{report.building}{report.door}",
+            posts="、".join(report.volunteer_posts) or ctx.text("no_posts_chosen"),
+        )
+    )

@@ -23,7 +23,7 @@ PAGE = 10  # fits a passive text reply (~2048 bytes) with room to spare
 
 
 def router() -> Router:
-    r = Router("staff")
+    r = Router("staff", numbered=("pick_request", "pick_code"))
     listers = Role("group_leader", "committee", "secretary", "admin")
     approvers = Role("secretary", "admin")
 

@@ -22,8 +22,8 @@ from tests.wechat import WeChatUser
 
 
 def counter_router(gate: asyncio.Event | None = None, entered: list[str] | None = None) -> Router:
-    """A small conversation: 开始 enters it, each number adds to the total."""
-    r = Router("counter")
+    """A small conversation that asks for numbers: 开始 enters it, each number adds to the total."""
+    r = Router("counter", numbered=("counter",))
 
     @r.message(Regex("开始"))
     async def start(msg: Incoming, ctx: Context) -> Reply | None:

@@ -154,7 +154,7 @@ async def test_a_broadcast_reaches_each_member_once_by_the_best_open_channel(
 
     # 刘洋 writes: the notice comes first in his reply, once.
     reply = (await ThroughFake(stack, "o-YX-013").send("菜单")).text
-    assert reply.startswith(f"您有1条新通知：\n【银杏社区党委通知】{BODY}\n\n请回复数字")
+    assert reply.startswith(f"您有1条新通知：\n【银杏社区党委通知】{BODY}\n\n刘洋同志，您好。\n请回复数字")
     assert "新通知" not in (await ThroughFake(stack, "o-YX-013").send("菜单")).text
     # The other 王秀兰 writes: her clips follow as customer-service messages.
     await ThroughFake(stack, "o-YX-012").send("你好")

@@ -26,17 +26,19 @@ WHO = {
 }
 
 DENIED = "抱歉，您没有办理这项事务的权限。回复0返回菜单。"
+# The way to bind, from the menu each person sees: item 3 for a resident; the words for others.
 NOT_MEMBER = "这项服务需要先绑定党员身份。回复3开始绑定。"
+NOT_MEMBER_NO_ITEM = "这项服务需要先绑定党员身份。请发送书记给您的绑定码，例如：绑定 482913。"
 
 # command -> role -> what the answer starts with
 MATRIX: dict[str, dict[str, str]] = {
     "帮助": {
         "resident": "请回复数字：\n1 反映问题（报修",
-        "member": "请回复数字：\n1 学习园地",
-        "group_leader": "请回复数字：\n1 学习园地",
-        "committee": "请回复数字：\n1 学习园地",
-        "secretary": "请回复数字：\n1 学习园地",
-        "grid_worker": "请回复数字：\n1 反映问题\n2 查询反映的问题",
+        "member": "郑国平同志，您好。\n请回复数字：\n1 学习园地",
+        "group_leader": "孙丽娟同志，您好。\n请回复数字：\n1 学习园地",
+        "committee": "李文博同志，您好。\n请回复数字：\n1 学习园地",
+        "secretary": "林晓梅同志，您好。\n请回复数字：\n1 学习园地",
+        "grid_worker": "韩磊，您好。\n请回复数字：\n1 待办诉求\n2 代居民反映问题\n3 我的信息\n0 菜单",
         "admin": "请回复数字：\n1 学习园地",
     },
     "我的信息": {
@@ -45,8 +47,8 @@ MATRIX: dict[str, dict[str, str]] = {
         "group_leader": "孙丽娟同志的信息",
         "committee": "李文博同志的信息",
         "secretary": "林晓梅同志的信息",
-        "grid_worker": NOT_MEMBER,
-        "admin": NOT_MEMBER,
+        "grid_worker": "韩磊的信息：\n岗位：网格员（银杏社区党委/第一网格党支部）",
+        "admin": NOT_MEMBER_NO_ITEM,
     },
     "语音模式 开": {
         "resident": NOT_MEMBER,
@@ -54,8 +56,8 @@ MATRIX: dict[str, dict[str, str]] = {
         "group_leader": "已开启语音通知",
         "committee": "已开启语音通知",
         "secretary": "已开启语音通知",
-        "grid_worker": NOT_MEMBER,
-        "admin": NOT_MEMBER,
+        "grid_worker": NOT_MEMBER_NO_ITEM,
+        "admin": NOT_MEMBER_NO_ITEM,
     },
     "成员": {
         "resident": DENIED,

@@ -89,4 +89,12 @@ class Identities:
             staff_id=staff.id if staff else None,
             staff_unit_path=staff_path,
             dual_report_id=dual.id if dual else None,
+            traits=member_traits(member),
         )
+
+
+def member_traits(member: Member | None) -> frozenset[str]:
+    """Facts about a member that decide which menu items apply to them (content/menus.yaml `only:`)."""
+    if member is None:
+        return frozenset()
+    return frozenset({"mobile"}) if member.kind == "流动" else frozenset()

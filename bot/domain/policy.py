@@ -75,6 +75,8 @@ class Identity:
     staff_id: int | None = None
     staff_unit_path: str | None = None  # a grid worker's grid
     dual_report_id: int | None = None  # an in-service member confirmed through 双报到
+    # What else decides which menu items apply to them (content/menus.yaml `only:`): "mobile" (流动党员).
+    traits: frozenset[str] = frozenset()
 
     @property
     def role(self) -> str:

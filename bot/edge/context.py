@@ -50,8 +50,17 @@ class Context:
     def text(self, key: str, **values: object) -> str:
         return self.content.text(key, **values)
 
+    @property
+    def traits(self) -> frozenset[str]:
+        return self.identity.traits
+
     def menu(self) -> str:
-        return self.content.render_menu(self.role)
+        """The menu this person sees (their role's, less the items that do not apply to them)."""
+        return self.content.render_menu(self.role, self.traits)
+
+    def hint(self, name: str) -> str:
+        """How this person reaches a menu item: its number in their menu, or the words for it."""
+        return self.content.hint(name, self.role, self.traits)
 
     def enter(self, name: str, **data: Any) -> None:
         self.conversation.enter(name, self.clock.now(), self.settings.conversation_ttl_s, **data)

@@ -51,13 +51,18 @@ class Dispatcher:
             return
         ctx.number = self.nlp.number(msg.text, normalized=True)
         if ctx.number is not None:
+            conversation = ctx.conversation
             if ctx.number == 0:
                 # 0 always returns to the menu, and leaves any conversation.
-                ctx.intent = "cancel" if ctx.conversation.active else "help"
-            elif not ctx.conversation.active:
-                items = self.content.menu(ctx.role)
-                if 1 <= ctx.number <= len(items):
-                    ctx.intent = items[ctx.number - 1].intent
+                ctx.intent = "cancel" if conversation.active else "help"
+                return
+            if conversation.active and self.root.takes_numbers(str(conversation.name)):
+                return  # a choice or a step the conversation asked for
+            item = self.content.item_at(ctx.role, ctx.number, ctx.traits)
+            if item is not None:
+                # A menu number opens that item, also from a conversation that asked for no number.
+                conversation.clear()
+                ctx.intent = item.intent
             return
         ctx.intent = self.nlp.intent(msg.text)
 

@@ -34,10 +34,14 @@ class NLP:
         self._t2s = opencc.OpenCC("t2s")
         self._phrases: dict[str, str] = {}
         self._keywords: list[tuple[str, frozenset[str]]] = []
+        prefixes: list[tuple[str, str]] = []
         for spec in content.intents:
             for phrase in spec.phrases:
                 self._phrases.setdefault(self._fold(phrase), spec.name)
             self._keywords.append((spec.name, frozenset(self._fold(k) for k in spec.keywords)))
+            prefixes += [(self._fold(p), spec.name) for p in spec.prefixes]
+        # Longest first, so "反映问题" is not taken for a shorter prefix of another intent.
+        self._prefixes = sorted(prefixes, key=lambda item: -len(item[0]))
 
     def _fold(self, text: str) -> str:
         text = unicodedata.normalize("NFKC", text)
@@ -76,12 +80,16 @@ class NLP:
         return [t for t in self.tokenizer.lcut(text) if t.strip()]
 
     def intent(self, normalized: str) -> str | None:
-        """The intent of a normalised message: an exact phrase first, then a jieba keyword."""
+        """The intent of a normalised message: an exact phrase first, then a leading command word ("反映
+        3号楼楼道灯坏了"), then a jieba keyword."""
         if not normalized:
             return None
         exact = self._phrases.get(normalized)
         if exact is not None:
             return exact
+        for prefix, name in self._prefixes:
+            if normalized.startswith(prefix):
+                return name
         tokens = set(self.tokens(normalized))
         for name, keywords in self._keywords:
             if keywords & tokens:

@@ -29,10 +29,13 @@ class Route:
 
 
 class Router:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, numbered: tuple[str, ...] = ()) -> None:
+        """`numbered`: this router's conversations that ask for a number (a choice from a list, a step
+        like 回复1提交). In any other conversation a bare menu number leaves it and opens that menu item."""
         self.name = name
         self._routes: list[Route] = []
         self._children: list[Router] = []
+        self._numbered = frozenset(numbered)
 
     def route(self, *filters: Filter, name: str | None = None) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -55,6 +58,10 @@ class Router:
                 raise ValueError(f"router {router.name} included twice")
             self._children.append(router)
         return self
+
+    def takes_numbers(self, conversation: str) -> bool:
+        """Whether a conversation of this tree asks for a number."""
+        return conversation in self._numbered or any(c.takes_numbers(conversation) for c in self._children)
 
     def routes(self) -> Iterator[Route]:
         yield from self._routes
