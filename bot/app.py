@@ -64,7 +64,18 @@ VOICE = web.AppKey("voice", VoiceMaker)
 def build_root_router(extra: Sequence[Router] = ()) -> Router:
     """The handler tree in priority order (DESIGN.md, How a message flows, step 6). `extra` routers
     (tests, plug-ins) go after cancel/help and before the fallback."""
-    from handlers import announce, binding, dual_report, events, fallback, help, member, menu_items, staff
+    from handlers import (
+        announce,
+        binding,
+        dual_report,
+        events,
+        fallback,
+        help,
+        member,
+        menu_items,
+        staff,
+        voice_messages,
+    )
 
     root = Router("root")
     root.include(
@@ -75,6 +86,7 @@ def build_root_router(extra: Sequence[Router] = ()) -> Router:
         binding.router(),
         member.router(),
         events.router(),
+        voice_messages.router(),
     )
     for router in extra:
         root.include(router)
@@ -133,7 +145,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     # Separate `partybot worker` processes (PostgreSQL) may queue next-reply rows this process never sees.
     waiting = WaitingReplies(db, shared=redis is not None or not settings.is_sqlite)
     await waiting.load()
-    identities = Identities(db)
+    identities = Identities(db, settings.identity_poll_s)
+    loaded = await identities.load_all()
+    log.info("identities loaded", extra={"bound": loaded})
     vault = Vault(settings.data_key) if settings.data_key else None
     binder = Binder(db, vault) if vault else None
     if vault is None:

@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     notice_subscription_id: str | None = None
     # Mass sends reach each user at most this many times a month on a service account (WeChat: 4).
     mass_per_user_month: int = Field(default=4, ge=0, le=4)
+    # Of those, this many are kept for announcements of the community (社区党委) or above: one from a branch
+    # or a group (its audience a unit below the community) is mass-sent only to members with more left.
+    mass_reserve_community: int = Field(default=1, ge=0, le=4)
     # A voice message nobody understood is kept this many days (only with the member's consent) so their
     # secretary can listen to it; 0: never kept.
     voice_retention_days: int = Field(default=7, ge=0, le=30)
@@ -129,6 +132,9 @@ class Settings(BaseSettings):
     inbound_retention_days: int = Field(default=30, ge=1)
     waiting_reply_max_days: int = Field(default=7, ge=1)
     conversation_ttl_s: int = Field(default=1800, ge=60)
+    # How often a process looks for identity changes made elsewhere (a CLI import, another server): a change
+    # is seen within about this long. 0: before every message (tests).
+    identity_poll_s: float = Field(default=1.0, ge=0, le=60)
     shutdown_grace_s: float = Field(default=10.0, ge=0)
     write_behind_interval_s: float = Field(default=0.2, gt=0)
     log_format: LogFormat = LogFormat.TEXT

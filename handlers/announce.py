@@ -18,20 +18,22 @@ from bot.outbound.notices import (
     Audience,
     AudienceKind,
     NoticeReport,
+    Preview,
     child_units,
     confirm_relay,
     enqueue_announcement,
     kind_label,
     notice_body,
     preview,
+    preview_notes,
     recent_notices,
     report,
     unit_name,
 )
+from bot.outbound.sizes import MAX_CHARS, MAX_PARTS, split_text
 from bot.wechat.account import Capability, allowed
 from bot.wechat.wire import Incoming
 
-MAX_CHARS = 500  # with the notice header it still fits one passive reply (~2048 bytes)
 COMMAND = re.compile(r"^\s*(?:发布公告|发公告|发布通知|发通知|公告)\s*[:：]?\s*", re.S)
 CONFIRM = frozenset({"确认", "确定", "发送", "确认发送", "是", "好"})
 
@@ -104,7 +106,7 @@ async def start(ctx: Context, body: str) -> Reply:
     if not body:
         ctx.enter("announce", step="text")
         return TextReply(ctx.text("announce_ask_text"))
-    if len(body) > MAX_CHARS:
+    if len(split_text(await _full_text(ctx, where, body))) > MAX_PARTS:
         ctx.enter("announce", step="text")
         return TextReply(ctx.text("announce_too_long", length=len(body), limit=MAX_CHARS))
     units = await child_units(ctx.db, where)
@@ -130,24 +132,42 @@ async def _option_labels(ctx: Context, options: list[list[str]]) -> list[str]:
     return labels
 
 
+async def _full_text(ctx: Context, where: str, body: str) -> str:
+    """The notice as members read it: 【source通知】 and the body."""
+    async with ctx.db.read() as session:
+        source = await unit_name(session, where, ctx.content)
+    return ctx.text("notice_push", source=source, text=body)
+
+
+async def _preview(ctx: Context, data: dict[str, Any]) -> Preview:
+    where = _scope(ctx) or ""
+    audience = Audience(str(data["unit"]), AudienceKind(str(data["kind"])))
+    text = await _full_text(ctx, where, str(data["text"]))
+    return await preview(
+        ctx.db, ctx.content, audience, ctx.clock.now(), ctx.settings, text=text, sender=ctx.identity.member_id
+    )
+
+
 async def show_preview(ctx: Context) -> Reply:
     data: dict[str, Any] = ctx.conversation.data
-    audience = Audience(str(data["unit"]), AudienceKind(str(data["kind"])))
-    found = await preview(ctx.db, ctx.content, audience, ctx.clock.now(), exclude=ctx.identity.member_id)
+    found = await _preview(ctx, data)
     ctx.conversation.update(ctx.clock.now(), ctx.settings.conversation_ttl_s, **data)
     labels = await _option_labels(ctx, list(data["options"]))
     if not found.recipients:
         return TextReply(ctx.text("announce_empty_audience", label=found.label) + "\n" + "\n".join(labels))
     passive = not allowed(ctx.settings.wechat_account, Capability.CUSTOMER_SERVICE)
     unbound = ctx.text("announce_unbound_part", unbound=found.unbound) if found.unbound else ""
+    notes = preview_notes(ctx.content, found)
     return TextReply(
         ctx.text(
             "announce_preview",
             label=found.label,
             total=found.total,
+            sender_part=ctx.text("announce_sender_part") if found.sender_included else "",
             voice=0 if passive else found.voice,
             unbound_part=unbound,
             channels=ctx.text("announce_channels_passive" if passive else "announce_channels_verified"),
+            notes="".join("\n" + note for note in notes),
             options="\n".join(labels),
         )
     )
@@ -161,15 +181,13 @@ async def send(ctx: Context) -> Reply:
         return TextReply(ctx.text("announce_refused"))
     audience = Audience(str(data["unit"]), AudienceKind(str(data["kind"])))
     now = ctx.clock.now()
-    found = await preview(ctx.db, ctx.content, audience, now, exclude=ctx.identity.member_id)
+    found = await _preview(ctx, data)
     if not found.recipients:
         return TextReply(ctx.text("announce_empty_audience", label=found.label))
-    async with ctx.db.read() as session:
-        source = await unit_name(session, where, ctx.content)
     await enqueue_announcement(
         ctx.db,
         now,
-        text=ctx.text("notice_push", source=source, text=str(data["text"])),
+        text=await _full_text(ctx, where, str(data["text"])),
         audience=audience,
         label=found.label,
         author=f"member:{ctx.identity.member_number}"
@@ -179,7 +197,8 @@ async def send(ctx: Context) -> Reply:
         recipients=found.recipients,
     )
     ctx.conversation.clear()
-    return TextReply(ctx.text("announce_sent", total=found.total))
+    sender = ctx.text("announce_sent_sender_part") if found.sender_included else ""
+    return TextReply(ctx.text("announce_sent", total=len(found.recipients), sender_part=sender))
 
 
 def _title(text: str) -> str:

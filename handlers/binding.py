@@ -1,5 +1,6 @@
 """党员绑定: a one-time code (typed, full-width or spoken), a personal QR code, or a name + phone-tail
-request for the secretary. Says what partybot keeps at binding (privacy notice)."""
+request for the secretary; grid workers (网格员) bind with a code or a QR code too. Says what partybot keeps
+at binding (privacy notice)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from bot.edge.context import Context
 from bot.edge.replies import Reply, TextReply
 from bot.edge.router import Event, Intent, Regex, Role, Router, State
 from bot.wechat.wire import Incoming
-from models import Member, OrgUnit
+from models import Member, OrgUnit, Staff
 
 SPOKEN_DIGITS = str.maketrans("零〇一二三四五六七八九幺两", "0012345678912")
 CODE = re.compile(r"(?:绑定\s*)?([0-9零〇一二三四五六七八九幺两]{6})")
@@ -40,7 +41,14 @@ def router() -> Router:
 
     bindable = Role("resident", "grid_worker")
 
-    @r.message(bindable, Regex(CODE))
+    def redeems(msg: Incoming, ctx: Context) -> bool:
+        """Who is not bound as a member may send the bare code; a member (given a grid worker's code, say)
+        says 绑定 first, so that six digits meant for something else are not taken for a code."""
+        return may(ctx.identity, Action.BIND) or (
+            may(ctx.identity, Action.REDEEM_CODE) and msg.text.startswith("绑定")
+        )
+
+    @r.message(redeems, Regex(CODE))
     async def by_code(msg: Incoming, ctx: Context) -> Reply | None:
         binder = ctx.services.binder
         if binder is None:
@@ -90,9 +98,15 @@ async def answer(ctx: Context, result: Bound) -> Reply:
     if result.outcome is Outcome.BOUND:
         ctx.conversation.clear()
         ctx.services.identities.invalidate(ctx.openid)
+        if result.moved_from is not None:
+            ctx.services.identities.invalidate(result.moved_from)
+        if result.staff_id is not None:
+            return TextReply(await welcome_staff(ctx, result.staff_id))
         return TextReply(await welcome(ctx, result.member_id))
+    if result.outcome is Outcome.OTHER_PERSON:
+        return TextReply(ctx.text("bind_other_person", name=ctx.identity.name or ""))
     text = {
-        Outcome.ALREADY_BOUND: "bind_already",
+        Outcome.ALREADY_BOUND: "bind_already_staff" if result.staff_id is not None else "bind_already",
         Outcome.TAKEN: "bind_taken",
         Outcome.INVALID: "bind_invalid",
         Outcome.REQUESTED: "bind_requested",
@@ -127,4 +141,22 @@ async def welcome(ctx: Context, member_id: int | None) -> str:
         unit=unit,
         extra=extra + "\n" if extra else "",
         privacy=ctx.text("privacy_notice"),
+    )
+
+
+async def welcome_staff(ctx: Context, staff_id: int) -> str:
+    """A grid worker's welcome: who they are (name, grid) and what partybot keeps."""
+    async with ctx.db.read() as session:
+        row = (
+            await session.execute(
+                select(Staff, OrgUnit.name)
+                .join(OrgUnit, Staff.unit_id == OrgUnit.id)
+                .where(Staff.id == staff_id)
+            )
+        ).first()
+    if row is None:
+        return ctx.text("bind_invalid")
+    staff, unit = row[0], row[1]
+    return ctx.text(
+        "bind_ok_staff", name=staff.name, unit=unit, role=staff.role, privacy=ctx.text("privacy_notice_staff")
     )

@@ -7,7 +7,8 @@ from sqlalchemy import select
 from bot.edge.context import Context
 from bot.edge.replies import Reply, TextReply
 from bot.edge.router import Kind, Number, Router
-from bot.outbound.notices import notify_members, secretaries_for
+from bot.outbound.notices import secretaries_for
+from bot.outbound.voice_messages import alert_secretaries
 from bot.voice.speech import MAX_CLIP_BYTES, amr_duration
 from bot.wechat.wire import Incoming
 from models import Member
@@ -70,13 +71,26 @@ async def voice_for_secretary(msg: Incoming, ctx: Context, member_id: int, name:
             except ValueError:
                 seconds = 0.0
             audio.append((data, seconds))
-    await notify_members(
-        ctx.db,
-        ctx.clock.now(),
-        key=f"voice:{msg.dedupe_key}",
-        text=ctx.text("voice_waiting_notice_audio" if audio else "voice_waiting_notice", name=name),
-        member_ids=secretaries,
-        audio=audio,
+
+    def alert(count: int, kept: int) -> str:
+        if count == 1:
+            return ctx.text("voice_waiting_notice_audio" if kept else "voice_waiting_notice", name=name)
+        if kept:
+            return ctx.text("voice_waiting_notices_audio", name=name, count=count, kept=kept)
+        return ctx.text("voice_waiting_notices", name=name, count=count)
+
+    # One alert per member while it waits: a second voice message updates it ("发来2条语音留言").
+    now = ctx.clock.now()
+    await ctx.db.run(
+        lambda session: alert_secretaries(
+            session,
+            now,
+            key=f"voice:{msg.dedupe_key}",
+            member_id=member_id,
+            secretaries=secretaries,
+            audio=audio,
+            text=alert,
+        )
     )
     answer = ctx.text("voice_unrecognised_member", menu=ctx.menu())
     if days and consent is None:

@@ -1,5 +1,5 @@
 """Staff commands over their part of the tree: member lists (masked, paged, audited), binding approvals,
-binding codes. Scope and permission come from bot.domain.policy."""
+binding codes (for members and grid workers). Scope and permission come from bot.domain.policy."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.domain import audit
-from bot.domain.binding import Outcome, members_named, pending_in_scope
+from bot.domain.binding import Outcome, Person, Who, members_named, pending_in_scope, staff_named
 from bot.domain.policy import Action, scope, within
 from bot.domain.privacy import mask_phone
 from bot.edge.context import Context
@@ -17,7 +17,7 @@ from bot.edge.replies import Reply, TextReply
 from bot.edge.router import Intent, Number, Regex, Role, Router, State
 from bot.outbound.notices import notify_members
 from bot.wechat.wire import Incoming
-from models import Member, OrgUnit
+from models import Member, OrgUnit, Staff
 
 PAGE = 10  # fits a passive text reply (~2048 bytes) with room to spare
 
@@ -92,23 +92,30 @@ def router() -> Router:
         name = ctx.match["regex"].group(1)
         if not name:
             return TextReply(ctx.text("code_format"))
-        found = await members_named(ctx.db, name, where)
-        if not found:
+        # Members and grid workers (网格员) in the scope alike; several by one name (a member who is also a
+        # grid worker has two records, one code each) are a numbered choice that says which is which.
+        members = [m for m, _ in await members_named(ctx.db, name, where)]
+        staff = await staff_named(ctx.db, name, where)
+        people = [Person.member(m.id) for m in members] + [Person.staff(s.id) for s, _ in staff]
+        if not people:
             return TextReply(ctx.text("member_not_found", name=name))
-        if len(found) > 1:
-            ctx.enter("pick_code", who=name, ids=[m.id for m, _ in found])
-            return TextReply(pick_text(ctx, name, [m for m, _ in found]))
-        return await issue(ctx, found[0][0].id, name)
+        if len(people) > 1:
+            ctx.enter("pick_code", who=name, ids=[p.id for p in people], kinds=[p.who.value for p in people])
+            if not staff:
+                return TextReply(pick_text(ctx, name, members))
+            return TextReply(pick_person_text(ctx, name, members, staff))
+        return await issue(ctx, people[0], name)
 
     @r.message(State("pick_code"), Number())
     async def pick_code(msg: Incoming, ctx: Context) -> Reply | None:
         ids = list(ctx.conversation.data["ids"])
+        kinds = list(ctx.conversation.data.get("kinds") or [Who.MEMBER.value] * len(ids))
         number = int(ctx.match["number"])
         if not 1 <= number <= len(ids):
             return TextReply(ctx.text("pick_invalid"))
         name = str(ctx.conversation.data["who"])
         ctx.conversation.clear()
-        return await issue(ctx, int(ids[number - 1]), name)
+        return await issue(ctx, Person(Who(kinds[number - 1]), int(ids[number - 1])), name)
 
     @r.route(Intent("next_page"))
     async def nothing_to_page(msg: Incoming, ctx: Context) -> Reply | None:
@@ -134,6 +141,21 @@ def pick_text(ctx: Context, name: str, members: list[Member]) -> str:
     return ctx.text("pick_which", count=len(members), name=name, lines="\n".join(lines))
 
 
+def pick_person_text(ctx: Context, name: str, members: list[Member], staff: list[tuple[Staff, str]]) -> str:
+    """The choice when grid workers are among those of a name: each line says 党员 or 网格员."""
+    lines = [
+        ctx.text(
+            "pick_line_member", i=i, name=m.name, number=m.number, address=f"{m.building or ''}{m.door or ''}"
+        )
+        for i, m in enumerate(members, 1)
+    ]
+    lines += [
+        ctx.text("pick_line_staff", i=i, name=s.name, number=s.number, role=s.role, unit=unit)
+        for i, (s, unit) in enumerate(staff, len(members) + 1)
+    ]
+    return ctx.text("pick_person", count=len(lines), name=name, lines="\n".join(lines))
+
+
 async def settle(ctx: Context, request_id: int, approve: bool, name: str) -> Reply:
     binder = ctx.services.binder
     if binder is None:
@@ -157,12 +179,17 @@ async def settle(ctx: Context, request_id: int, approve: bool, name: str) -> Rep
     return TextReply(ctx.text("approved", name=name))
 
 
-async def issue(ctx: Context, member_id: int, name: str) -> Reply:
+async def issue(ctx: Context, person: Person, name: str) -> Reply:
     binder = ctx.services.binder
     if binder is None:
         return TextReply(ctx.text("bind_not_ready"))
-    code = await binder.issue_code(member_id, actor(ctx), ctx.clock.now())
-    return TextReply(ctx.text("code_issued", name=name, code=code))
+    issued = await binder.issue_code(person, actor(ctx), ctx.clock.now())
+    member = person.who is Who.MEMBER
+    text = ctx.text("code_issued" if member else "code_issued_staff", name=name, code=issued.secret)
+    if issued.was_bound:
+        # Redeeming it moves their binding to the WeChat that sends it: the secretary should know.
+        text += "\n" + ctx.text("code_moves_member" if member else "code_moves_staff", name=name)
+    return TextReply(text)
 
 
 async def resolve_unit(ctx: Context, wanted: str | None, where: str) -> tuple[str, str] | str:

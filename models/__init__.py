@@ -5,6 +5,7 @@ from models.base import Base
 from models.binding import Binding, BindingAttempt, BindingCode, BindingRequest, QRBindingToken
 from models.conversation import ConversationState
 from models.dual_report import DualReport
+from models.identity import IdentityChange
 from models.inbound import InboundLog
 from models.notice import Notice, NoticeClip
 from models.org import Building, Door, OrgUnit, UnitKind
@@ -26,6 +27,7 @@ __all__ = [
     "ConversationState",
     "Door",
     "DualReport",
+    "IdentityChange",
     "InboundLog",
     "Lease",
     "Member",

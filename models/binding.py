@@ -24,13 +24,16 @@ class Binding(Base):
 
 
 class BindingCode(Base):
-    """A one-time 6-digit code (stored as an HMAC, never readable), valid 7 days, single use."""
+    """A one-time 6-digit code (stored as an HMAC, never readable), valid 7 days, single use, for a member or
+    a grid worker."""
 
     __tablename__ = "binding_codes"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     code_mac: Mapped[str] = mapped_column(String(64), unique=True)
-    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    # Whom it binds: a member or a staff member (网格员), exactly one of the two.
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True, default=None)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True, default=None)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None] = mapped_column(default=None)
     created_by: Mapped[str] = mapped_column(String(100))
@@ -38,13 +41,15 @@ class BindingCode(Base):
 
 
 class QRBindingToken(Base):
-    """The opaque single-use scene of a personal parametric QR code (never the member number)."""
+    """The opaque single-use scene of a personal parametric QR code (never the member's or staff number)."""
 
     __tablename__ = "qr_binding_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     token_mac: Mapped[str] = mapped_column(String(64), unique=True)
-    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    # Whom it binds: a member or a staff member (网格员), exactly one of the two.
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True, default=None)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True, default=None)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None] = mapped_column(default=None)
     created_by: Mapped[str] = mapped_column(String(100))

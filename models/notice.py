@@ -24,6 +24,11 @@ class Notice(Base):
     audience: Mapped[str] = mapped_column(String(20), default="all")  # all, in_service, elderly, mobile
     audience_label: Mapped[str] = mapped_column(String(200), default="")
     recipients: Mapped[int] = mapped_column(default=0)
+    # The member a notice is about (a secretary's alert that a member's voice messages wait), if any.
+    subject_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), default=None, index=True)
+    # The keys of later events folded into this notice before it reached anyone (a second voice message
+    # from the same member updates the alert instead of adding one): calling again with one adds nothing.
+    folded_keys: Mapped[list[str]] = mapped_column(JSON, default=list)
     # MASSSENDJOBFINISH reports, by WeChat msg id: total, filtered, sent, errors.
     mass_reports: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]

@@ -173,6 +173,8 @@ def make_settings(database_url: str) -> Callable[..., Settings]:
             "shutdown_grace_s": 1.0,
             "write_behind_interval_s": 3600,  # flushed explicitly by the tests
             "data_key": DATA_KEY,
+            # Identity changes (seeded rows, another process) are followed before every message.
+            "identity_poll_s": 0,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clock import FixedClock
+from bot.domain.binding import Person
 from models import AuditEntry, Binding, Member
 from tests.community import Community, seed
 from tests.conftest import AES_KEY, Stack, StackFactory
@@ -169,7 +170,9 @@ async def test_the_menu_item_guides_through_binding(
 async def test_a_personal_qr_code_binds_once(stack: Stack, clock: FixedClock, community: Community) -> None:
     binder = services(stack.client).binder
     assert binder is not None
-    token = await binder.issue_qr_token(community.ids["YX-009"], "cli:test", clock.now())
+    token = (
+        await binder.issue_qr_token(Person.member(community.ids["YX-009"]), "cli:test", clock.now())
+    ).secret
     assert "YX" not in token
     first = await person(stack, "o-scan").event("subscribe", EventKey=f"qrscene_{token}", Ticket="T")
     assert first.text.startswith("绑定成功。郑国平同志")
@@ -186,10 +189,29 @@ async def test_one_openid_one_person(stack: Stack, clock: FixedClock, community:
     mine = await code_for(stack, "郑国平")
     bound = person(stack, "o-zheng")
     assert (await bound.send(f"绑定 {mine}")).text.startswith("绑定成功")
-    other_code = await code_for(stack, "郑国平")
-    assert (await person(stack, "o-zheng2").send(f"绑定 {other_code}")).text == (
-        "这位党员已绑定其他微信。如需更换，请联系书记。"
-    )
+    # A second WeChat cannot bind him by asking: the secretary approves, and he is taken.
+    await person(stack, "o-zheng2").send("绑定 郑国平 8009")
+    secretary = person(stack, f"o-{SECRETARY}")
+    assert (await secretary.send("同意 郑国平")).text == "郑国平同志已绑定其他微信，这次申请没有生效。"
+
+
+async def test_a_code_for_someone_bound_says_so_and_moves_the_binding(
+    stack: Stack, clock: FixedClock, community: Community
+) -> None:
+    old = person(stack, "o-zheng-old-phone")
+    assert (await old.send(f"绑定 {await code_for(stack, '郑国平')}")).text.startswith("绑定成功")
+    issued = (await person(stack, f"o-{SECRETARY}").send("绑定码 郑国平")).text
+    assert issued.endswith("\n郑国平同志已绑定微信；用这个码绑定会把绑定换到新的微信上。")
+    new = person(stack, "o-zheng-new-phone")
+    code = issued.split("绑定码：")[1].split("\n")[0]
+    assert (await new.send(f"绑定 {code}")).text.startswith("绑定成功。郑国平同志")
+    assert (await new.send("我的信息")).text.startswith("郑国平同志的信息")
+    # The old WeChat is nobody now: its binding is gone, not shared.
+    assert (await old.send("0")).text.startswith("请回复数字：\n1 反映问题")
+    async with services(stack.client).db.read() as session:
+        assert await session.get(Binding, "o-zheng-old-phone") is None
+        moved = await session.get(Binding, "o-zheng-new-phone")
+    assert moved is not None and moved.member_id == community.ids["YX-009"]
 
 
 async def test_unfollowing_unbinds_and_keeps_the_roster(

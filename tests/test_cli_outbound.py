@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from click.testing import CliRunner
 from sqlalchemy import select, update
@@ -44,22 +45,39 @@ def test_broadcast_queues_one_row_per_member_and_outbox_resends_only_in_doubt_ro
     missing = runner.invoke(
         main, ["broadcast", "--org", "无此组织", "--text", "x", "-y"], env=env(database_url)
     )
-    assert missing.exit_code == 2 and "no unit '无此组织'" in missing.output
+    assert missing.exit_code == 2 and "没有组织“无此组织”" in missing.output
     sent = runner.invoke(
         main, ["broadcast", "--org", BRANCH1, "--text", "周六上午9点开会。", "-y"], env=env(database_url)
     )
     assert sent.exit_code == 0, sent.output
-    assert "5 members, 1 with voice, 2 not bound to WeChat" in sent.output
-    assert "queued for 5 members" in sent.output
+    assert "将发送给：第一网格党支部，共 5 人（其中 1 人同时收到语音；2 人未绑定微信" in sent.output
+    assert re.search(r"公告（编号 1）已于 \d{4}-\d\d-\d\d \d\d:\d\d CST 排队，共发送 5 人", sent.output)
     rows = asyncio.run(_rows(database_url))
     assert len(rows) == 5 and {r.status for r in rows} == {"queued"} and {r.kind for r in rows} == {"notice"}
 
     listing = runner.invoke(main, ["outbox"], env=env(database_url))
-    assert listing.exit_code == 0 and "notice" in listing.output and "queued" in listing.output
+    assert listing.exit_code == 0 and "通知 / 排队中：5" in listing.output
     refused = runner.invoke(main, ["outbox", "--resend", str(rows[0].id)], env=env(database_url))
-    assert refused.exit_code == 2 and "is not in doubt" in refused.output
+    assert refused.exit_code == 2 and "不是“情况不明”" in refused.output
     asyncio.run(_rows(database_url, in_doubt=rows[0].id))
-    assert "in-doubt" in runner.invoke(main, ["outbox"], env=env(database_url)).output
+    doubt = runner.invoke(main, ["outbox"], env=env(database_url)).output
+    assert "通知 / 情况不明：1" in doubt
+    # Times in Beijing time, with the zone (rows are stored in UTC).
+    assert re.search(
+        rf"#{rows[0].id} 通知 情况不明 渠道：- 通知：1 已尝试0次 \d{{4}}-\d\d-\d\d \d\d:\d\d CST", doubt
+    )
     resent = runner.invoke(main, ["outbox", "--resend", str(rows[0].id)], env=env(database_url))
-    assert resent.exit_code == 0 and "queued again" in resent.output
+    assert resent.exit_code == 0 and "已重新排队" in resent.output
     assert asyncio.run(_rows(database_url))[0].status == "queued"
+
+
+def test_broadcast_asks_in_chinese_and_sends_nothing_unless_confirmed(database_url: str) -> None:
+    asyncio.run(_seed(database_url))
+    runner = CliRunner()
+    args = ["broadcast", "--org", BRANCH1, "--text", "周六上午9点开会。"]
+    declined = runner.invoke(main, args, env=env(database_url), input="n\n")
+    assert declined.exit_code == 0, declined.output
+    assert "确认发送？ [y/N]" in declined.output and declined.output.rstrip().endswith("未发送。")
+    assert asyncio.run(_rows(database_url)) == []
+    empty = runner.invoke(main, ["broadcast", "--org", BRANCH1, "--text", "  "], env=env(database_url))
+    assert empty.exit_code == 2 and "--text 的内容是空的" in empty.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -62,11 +63,11 @@ def test_bind_code_for_an_unknown_member_or_without_a_key(database_url: str) -> 
     asyncio.run(_seed(database_url))
     runner = CliRunner()
     unknown = runner.invoke(main, ["members", "bind-code", "YX-999"], env=env(database_url))
-    assert unknown.exit_code == 2 and "no active member with number YX-999" in unknown.output
+    assert unknown.exit_code == 2 and unknown.output == "partybot: 没有编号为 YX-999 的在册党员。\n"
     no_key = runner.invoke(
         main, ["members", "bind-code", "YX-004"], env={**env(database_url), "PARTYBOT_DATA_KEY": ""}
     )
-    assert no_key.exit_code == 2 and "PARTYBOT_DATA_KEY" in no_key.output
+    assert no_key.exit_code == 2 and "没有设置数据密钥 PARTYBOT_DATA_KEY" in no_key.output
 
 
 async def _confirmed_report(url: str) -> None:
@@ -125,3 +126,86 @@ def test_service_report_exports_the_quarter_and_is_audited(database_url: str, tm
     assert [e.action for e in entries] == ["export_service_report", "export_service_report"]
     bad = runner.invoke(main, ["members", "service-report", "--quarter", "2026-4"], env=env(database_url))
     assert bad.exit_code == 2 and "2026Q4" in bad.output
+
+
+async def _entries(url: str, *ats: datetime) -> None:
+    from sqlalchemy.orm import Session
+
+    db = Database(url)
+    try:
+
+        def add(session: Session) -> None:
+            for at in ats:
+                session.add(
+                    AuditEntry(at=at, actor="member:YX-002", action="list_members", scope="x", detail={})
+                )
+
+        await db.run(add)
+    finally:
+        await db.dispose()
+
+
+def test_the_audit_log_shows_beijing_time_with_the_zone(database_url: str) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["audit"], env=env(database_url)).output == "最近 30 天没有审计记录。\n"
+    # 06:13 UTC an hour or more ago: 14:13 Beijing time, whatever the zone of the machine.
+    at = (datetime.now(UTC) - timedelta(hours=2)).replace(minute=13, second=0, microsecond=0)
+    asyncio.run(_entries(database_url, at))
+    shown = runner.invoke(main, ["audit"], env=env(database_url))
+    beijing = at + timedelta(hours=8)
+    assert shown.output == f"{beijing:%Y-%m-%d %H:%M} +08:00 member:YX-002 list_members x {{}}\n"
+    as_json = json.loads(runner.invoke(main, ["audit", "--json"], env=env(database_url)).output)
+    assert as_json["at"] == f"{beijing:%Y-%m-%dT%H:%M:%S}+08:00"
+    # Another zone configured, another offset: the setting decides, not the machine.
+    elsewhere = runner.invoke(main, ["audit"], env={**env(database_url), "PARTYBOT_TIMEZONE": "Asia/Kolkata"})
+    assert elsewhere.output.startswith(f"{at + timedelta(hours=5, minutes=30):%Y-%m-%d %H:%M} +05:30 ")
+
+
+async def _confirmed_late_at_night(url: str) -> None:
+    from sqlalchemy.orm import Session
+
+    from models import DualReport
+
+    db = Database(url)
+    try:
+        await seed(db)
+
+        def add(session: Session) -> None:
+            session.add(
+                DualReport(
+                    openid="o-night",
+                    name="夜班",
+                    workplace_org="青禾医院党支部",
+                    building="6号楼",
+                    door="1单元101",
+                    status="confirmed",
+                    volunteer_posts=[],
+                    created_at=datetime(2026, 9, 30, 16, 30, tzinfo=UTC),
+                    # 2026-10-01 01:00 in Beijing: the fourth quarter's first day.
+                    confirmed_at=datetime(2026, 9, 30, 17, 0, tzinfo=UTC),
+                )
+            )
+
+        await db.run(add)
+    finally:
+        await db.dispose()
+
+
+def test_the_service_report_dates_are_beijing_days(database_url: str, tmp_path: object) -> None:
+    from pathlib import Path
+
+    asyncio.run(_confirmed_late_at_night(database_url))
+    runner = CliRunner()
+    q3 = runner.invoke(main, ["members", "service-report", "--quarter", "2026Q3"], env=env(database_url))
+    assert q3.output.splitlines() == ["单位党组织,姓名,手机,报到社区组织,住址,确认日期,志愿岗位"]
+    out = Path(str(tmp_path)) / "q4.csv"
+    q4 = runner.invoke(
+        main,
+        ["members", "service-report", "--quarter", "2026Q4", "--output", str(out)],
+        env=env(database_url),
+    )
+    assert q4.exit_code == 0 and q4.stderr == f"2026Q4：1 人，已写入 {out}\n"
+    assert (
+        out.read_text(encoding="utf-8-sig").splitlines()[1]
+        == "青禾医院党支部,夜班,,,6号楼1单元101,2026-10-01,"
+    )

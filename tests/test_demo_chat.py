@@ -5,12 +5,22 @@ from __future__ import annotations
 import asyncio
 import os
 import pty
+import re
+import shutil
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
 
 from bot.dev.chat import parse_line, push_text
+from bot.dev.demo import ENV_MARKER, what, who, write_demo_env
 from tests.test_serve_process import PARTYBOT, free_port
+
+REPO = Path(__file__).resolve().parent.parent
+BRANCH1 = "青禾街道党工委/银杏社区党委/第一网格党支部"
 
 
 class Terminal:
@@ -135,3 +145,166 @@ def test_chat_lines_become_user_actions() -> None:
     assert parse_line("/退出") == "quit" and parse_line("/nonsense") == "help" and parse_line("  ") is None
     push = {"api": "template", "msgtype": "template", "content": {"data": {"thing1": {"value": "主题党日"}}}}
     assert push_text(push) == "[模板消息] thing1：主题党日"
+
+
+# --- the demo as an operator sees it ------------------------------------------------------------------
+
+
+def clean_env(home: Path) -> dict[str, str]:
+    """No PARTYBOT_* variables at all: what a command knows comes from the folder's .env, and `chat` finds
+    the demo by its state file under HOME."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("PARTYBOT_")}, "HOME": str(home)}
+
+
+async def partybot(cwd: Path, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        PARTYBOT,
+        *args,
+        env=clean_env(cwd),
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def start_demo(folder: Path) -> tuple[Terminal, int]:
+    port, fake_port = free_port(), free_port()
+    demo = Terminal(
+        [PARTYBOT, "demo", "--port", str(port), "--fake-port", str(fake_port)], clean_env(folder), folder
+    )
+    await demo.expect("按 Ctrl+C 结束")
+    return demo, fake_port
+
+
+async def chat_as(folder: Path, number: str) -> Terminal:
+    return Terminal([PARTYBOT, "chat", "--as", number], clean_env(folder), folder)
+
+
+async def test_other_commands_in_the_demo_folder_work_against_the_running_demo(tmp_path: Path) -> None:
+    demo, _ = await start_demo(tmp_path)
+    try:
+        assert f"设置已写入 {tmp_path / '.env'}" in demo.seen
+        env_file = (tmp_path / ".env").read_text(encoding="utf-8")
+        assert env_file.startswith(ENV_MARKER) and "PARTYBOT_DATA_KEY=" in env_file
+        assert (tmp_path / ".env").stat().st_mode & 0o077 == 0  # the app secret and the data key
+
+        jobs, issued, ran, outbox, unknown = await asyncio.gather(
+            partybot(tmp_path, "jobs"),
+            partybot(tmp_path, "members", "bind-code", "YX-009"),
+            partybot(tmp_path, "jobs", "run", "relay_unreached", "--now", "2026-12-18T09:00"),
+            partybot(tmp_path, "outbox"),
+            partybot(tmp_path, "chat", "--as", "YX-999"),
+        )
+        assert jobs[0] == 0 and "relay_unreached" in jobs[1], jobs[2]
+        assert issued[0] == 0, issued[2]
+        code = re.findall(r"\d{6}", issued[1])[0]
+        assert ran[0] == 0 and "relay_unreached" in ran[1], ran[2]
+        assert outbox[0] == 0, outbox[2]
+        # A number the demo does not have: said, and no chat.
+        assert unknown[0] == 2 and "演示社区里没有编号 YX-999" in unknown[2]
+        rc, out, err = await partybot(tmp_path, "audit")
+        assert rc == 0 and "YX-009" in out, err  # the code's issue, in the demo's own database
+
+        # One left unbound on purpose: said, then a newcomer who binds with the code.
+        newcomer = await chat_as(tmp_path, "yx-009")
+        try:
+            await newcomer.expect("YX-009 郑国平还没有绑定微信，将以未绑定的新用户身份聊天")
+            await newcomer.expect("你现在是微信用户 o-demo-YX-009")
+            newcomer.type(f"绑定 {code}")
+            await newcomer.expect("< 绑定成功。郑国平同志", 20)
+            newcomer.type("/退出")
+            assert newcomer.proc.wait(20) == 0
+        finally:
+            newcomer.close()
+        # The demo's console: one line per message handled (time, who, what, the route).
+        line = await demo.expect(f"YX-009  “绑定 {code}”  → ", 20)
+        assert re.search(rf"\d\d:\d\d:\d\d  YX-009  “绑定 {code}”  → \w+", line)
+        # Bound now: `--as YX-009` is that member, nothing more to say.
+        rc, out, err = await partybot(tmp_path, "chat", "--as", "YX-009")
+        assert rc == 0 and "还没有绑定" not in out and "你现在是微信用户 o-demo-YX-009" in out
+    finally:
+        demo.close()
+    assert demo.proc.returncode == 0
+
+
+async def test_a_chat_window_first_shows_what_came_while_no_window_was_open(tmp_path: Path) -> None:
+    demo, fake_port = await start_demo(tmp_path)
+    try:
+        text = "周六上午9点在社区活动室开会。"
+        rc, _, err = await partybot(tmp_path, "broadcast", "--org", BRANCH1, "--text", text, "-y")
+        assert rc == 0, err
+        await pushed(fake_port, "o-demo-YX-004", text)
+        first = await chat_as(tmp_path, "YX-004")
+        try:
+            screen = await first.expect(text)
+            assert screen.index("您不在时收到：") < screen.index(text)
+            first.type("/退出")
+            assert first.proc.wait(20) == 0
+        finally:
+            first.close()
+        again = await chat_as(tmp_path, "YX-004")
+        try:
+            again.type("/帮助")  # answered locally, after what the window shows on opening
+            screen = await again.expect("模拟动作")
+            assert "你现在是微信用户 o-demo-YX-004" in screen
+            assert text not in screen and "您不在时收到" not in screen
+            again.type("/退出")
+            assert again.proc.wait(20) == 0
+        finally:
+            again.close()
+    finally:
+        demo.close()
+
+
+async def pushed(fake_port: int, openid: str, text: str) -> None:
+    """Wait until the demo's worker has delivered a push with `text` to `openid` (bounded)."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(400):
+            url = f"http://127.0.0.1:{fake_port}/sim/sends"
+            async with session.get(url, params={"openid": openid}) as resp:
+                sends: list[dict[str, Any]] = await resp.json()
+            if any(s["api"] != "passive" and text in push_text(s) for s in sends):
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{text!r} never reached {openid}")
+
+
+async def test_the_demo_leaves_a_dotenv_it_did_not_write_alone(tmp_path: Path) -> None:
+    mine = "PARTYBOT_LOG_LEVEL=DEBUG\n"
+    (tmp_path / ".env").write_text(mine, encoding="utf-8")
+    demo, fake_port = await start_demo(tmp_path)
+    demo.close()
+    assert (tmp_path / ".env").read_text(encoding="utf-8") == mine
+    assert f"没有覆盖 {tmp_path / '.env'}" in demo.seen
+    assert f"PARTYBOT_WECHAT_API_BASE=http://127.0.0.1:{fake_port}" in demo.seen  # the lines to add
+
+
+def test_the_demo_writes_its_dotenv_only_when_absent_or_its_own(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    assert write_demo_env(path, ["PARTYBOT_WECHAT_TOKEN=a"])
+    assert write_demo_env(path, ["PARTYBOT_WECHAT_TOKEN=b"])  # its own: rewritten at each start
+    assert path.read_text(encoding="utf-8").splitlines()[1:] == ["PARTYBOT_WECHAT_TOKEN=b"]
+    path.write_text("", encoding="utf-8")  # someone else's, even empty
+    assert not write_demo_env(path, ["PARTYBOT_WECHAT_TOKEN=c"])
+    assert path.read_text(encoding="utf-8") == ""
+
+
+def test_the_demo_files_are_not_committed() -> None:
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    for name in (".env", "partybot-demo.db", "partybot-demo.db-wal", "partybot-demo.key"):
+        found = subprocess.run(["git", "check-ignore", "-q", name], cwd=REPO, check=False)
+        assert found.returncode == 0, f"{name} is not in .gitignore"
+
+
+def test_the_console_line_names_who_and_what_briefly() -> None:
+    assert who("o-demo-YX-004") == "YX-004" and who("o-pty") == "o-pty"
+    assert who("oAbCdEfGhIjKlMnOpQrStUvWxYz12") == "oAbCd…z12"  # a real openid, masked
+    assert what("text", {"Content": "我要报名参加本月主题党日活动，请问几点在哪里集合？"}).endswith("…”")
+    assert what("voice", {"Recognition": "帮助"}) == "[语音] “帮助”"
+    assert what("event", None, "click", "MENU_HELP") == "[点击 MENU_HELP]"
+    assert what("event", {"Event": "MASSSENDJOBFINISH"}) == "[群发回执]"

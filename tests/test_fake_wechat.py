@@ -85,3 +85,12 @@ async def test_safe_mode_through_the_fake_and_a_key_mismatch(make_stack: StackFa
     stack.fake.cipher = Cipher(stack.fake.config.appid, "Z" * 43)
     bad = await stack.act("o-enc", type="text", content="帮助")
     assert not bad["ok"] and "HTTP 400" in bad["error"]
+
+
+async def test_the_fake_tells_its_runs_apart_and_keeps_what_users_sent(make_stack: StackFactory) -> None:
+    stack = await make_stack()
+    other = await make_stack()
+    result = await stack.act("o-kept", type="text", content="帮助")
+    assert stack.fake.received[result["msg_id"]]["Content"] == "帮助"  # for the demo's console line
+    stats = await (await stack.fake_client.get("/sim/stats")).json()
+    assert stats["instance"] == stack.fake.instance != other.fake.instance  # chat keys what it showed on it

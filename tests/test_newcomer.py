@@ -17,7 +17,7 @@ from tests.community import seed
 from tests.helpers import services
 from tests.wechat import WeChatUser
 
-TRAITS = (frozenset(), frozenset({"mobile"}))
+TRAITS: tuple[frozenset[str], ...] = (frozenset(), frozenset({"mobile"}))
 # Texts whose 回复N is a choice they offer themselves (a step of their own conversation), not a menu item.
 OWN_CHOICES = {"dual_confirm", "posts_bad"}
 

@@ -101,9 +101,16 @@ async def test_a_broadcast_reaches_each_member_once_by_the_best_open_channel(
 
     secretary = ThroughFake(stack, "o-YX-001")  # 周建国, 社区党委书记
     shown = (await secretary.send(f"公告 {BODY}")).text
-    assert shown.startswith("将发送给：银杏社区党委，共 8 人（其中 2 人同时收到语音；1 人未绑定微信")
+    # The audience is the unit's 9 members, as `partybot broadcast` counts them; the sender gets no copy.
+    assert shown.startswith(
+        "将发送给：银杏社区党委，共 9 人（含您本人，不另发给您；其中 2 人同时收到语音；1 人未绑定微信"
+    )
     assert "回复“确认”发送" in shown and "2 只发第一网格党支部" in shown and "只发在职党员" in shown
-    assert (await secretary.send("确认")).text == "已开始发送（共 8 人）。回复“公告状态”查看发送情况。"
+    # 刘洋's month has no mass send left: he gets it at his next message.
+    assert "\n其中 1 人本月群发次数已用完，将等其下次发消息时送达。\n" in shown
+    assert (
+        await secretary.send("确认")
+    ).text == "已开始发送（共 8 人，不含您本人）。回复“公告状态”查看发送情况。"
     await stack.worker.drain()
     await stack.fake.settle()
 
@@ -178,7 +185,9 @@ async def test_an_unverified_account_waits_for_the_next_message_or_a_helper(
     people = await community(stack)
     leader = ThroughFake(stack, "o-YX-002")  # 林晓梅, 第一网格党支部书记
     shown = (await leader.send(f"发布公告：{BODY}")).text
-    assert shown.startswith("将发送给：第一网格党支部，共 4 人（其中 0 人同时收到语音；1 人未绑定微信")
+    assert shown.startswith(
+        "将发送给：第一网格党支部，共 5 人（含您本人，不另发给您；其中 0 人同时收到语音；1 人未绑定微信"
+    )
     assert "本公众号未认证，不能主动推送" in shown
     await leader.send("确认")
     await stack.worker.drain()
@@ -244,7 +253,7 @@ async def test_who_may_announce(make_stack: StackFactory) -> None:
     stack = await make_stack()
     await community(stack)
     leader = (await ThroughFake(stack, "o-YX-006").send(f"公告 {BODY}")).text  # 孙丽娟, 组长
-    assert leader.startswith("将发送给：1号楼党小组，共 1 人（其中 1 人同时收到语音）")
+    assert leader.startswith("将发送给：1号楼党小组，共 2 人（含您本人，不另发给您；其中 1 人同时收到语音）")
     refusal = "发布公告需要支部书记、副书记或党小组组长的身份。"
     for openid in ("o-YX-004", "o-YX-007", "o-resident"):  # a member, a committee member, a resident
         assert (await ThroughFake(stack, openid).send(f"公告 {BODY}")).text.startswith(refusal)
@@ -252,7 +261,7 @@ async def test_who_may_announce(make_stack: StackFactory) -> None:
     secretary = ThroughFake(stack, "o-YX-002")
     assert (await secretary.send("发布公告")).text.startswith("请发送公告内容")
     shown = (await secretary.send(BODY)).text
-    assert shown.startswith("将发送给：第一网格党支部，共 4 人")
+    assert shown.startswith("将发送给：第一网格党支部，共 5 人（含您本人")
     narrowed = (await secretary.send("2")).text  # 2: only 1号楼党小组
     assert narrowed.startswith("将发送给：1号楼党小组，共 2 人")
     assert (await secretary.send("取消")).text.startswith("已退出当前操作")
@@ -303,7 +312,7 @@ async def test_a_broadcast_to_the_demo_community_reaches_everyone_exactly_once(
 
     secretary = ThroughFake(stack, "o-demo-YX-001")  # 周建国, 社区党委书记
     shown = (await secretary.send(f"公告 {BODY}")).text
-    assert shown.startswith("将发送给：银杏社区党委，共 37 人") and "3 人未绑定微信" in shown
+    assert shown.startswith("将发送给：银杏社区党委，共 38 人（含您本人") and "3 人未绑定微信" in shown
     await secretary.send("确认")
     await stack.worker.drain()
     await stack.fake.settle()

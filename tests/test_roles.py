@@ -181,3 +181,53 @@ def test_policy_scopes() -> None:
     assert scope(committee, Action.APPROVE_BINDING) is None
     admin = Identity("o", roles_for(member_post=None, is_member=False, is_staff=False, is_admin=True))
     assert scope(admin, Action.LIST_MEMBERS) == "" and admin.role == Role.ADMIN.value
+
+
+async def test_a_committee_members_scope_is_their_branch(
+    client: TestClient[Any, Any], clock: FixedClock
+) -> None:
+    """A 委员 listed on a 楼栋党小组 sits on the branch committee: 成员 lists the branch; a 委员 of the
+    社区党委 (no branch above) their own unit; a 书记 listed on a group (a roster error) only the group."""
+    from sqlalchemy.orm import Session
+
+    from models import Binding, Member
+    from tests.community import COMMUNITY
+
+    db = services(client).db
+    community = await seed(db)
+
+    def add(session: Session) -> None:
+        for number, name, unit, post in (
+            ("YX-020", "赵敏", GROUP1, "委员"),
+            ("YX-021", "钱进", COMMUNITY, "委员"),
+            ("YX-022", "吴刚", GROUP1, "书记"),
+        ):
+            member = Member(
+                number=number,
+                name=name,
+                unit_id=community.units[unit],
+                post=post,
+                status="正式",
+                kind="在职",
+                created_at=clock.now(),
+                updated_at=clock.now(),
+            )
+            session.add(member)
+            session.flush()
+            session.add(
+                Binding(openid=f"o-{number}", member_id=member.id, method="demo", bound_at=clock.now())
+            )
+
+    await db.run(add)
+    on_group = WeChatUser(client, clock, "o-YX-020")
+    # 第一网格党支部: 5 on the roster, and 赵敏 and 吴刚.
+    assert (await on_group.send("成员")).text.startswith("第一网格党支部，共7人")
+    assert (await on_group.send("成员 1号楼党小组")).text.startswith("1号楼党小组，共4人")
+    assert (await on_group.send("成员 第二网格党支部")).text == "“第二网格党支部”不在您负责的范围内。"
+    assert (await WeChatUser(client, clock, "o-YX-021").send("成员")).text.startswith("银杏社区党委，共12人")
+    assert (await WeChatUser(client, clock, "o-YX-022").send("成员")).text.startswith("1号楼党小组，共4人")
+    async with services(client).db.read() as session:
+        entry = await session.scalar(
+            select(AuditEntry).where(AuditEntry.action == "list_members", AuditEntry.actor == "member:YX-020")
+        )
+    assert entry is not None and entry.scope == BRANCH1

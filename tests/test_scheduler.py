@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -124,7 +125,7 @@ async def test_jobs_keep_data_only_as_long_as_it_serves(make_settings: Any, cloc
         deps = JobDeps(db, settings, load_content())
         summary = await job_named("housekeeping").run(deps, clock.now())
         assert (
-            summary == "conversations 1, binding_attempts 1, binding_codes 0, inbound_log 1, voice_messages 0"
+            summary == "conversations 1, binding_attempts 1, binding_codes 0, inbound_log 1, identity_changes 0, voice_messages 0"
         )
         assert (await count(db, BindingAttempt), await count(db, InboundLog)) == (1, 1)
         assert await job_named("expire_waiting_replies").run(deps, clock.now()) == "expired 1"
@@ -148,7 +149,15 @@ def test_jobs_cli(database_url: str) -> None:
         and "housekeeping" in listed.output
         and "expire_waiting_replies" in listed.output
     )
+    # The next runs in Beijing time, with the offset (the CLI's one format for a moment).
+    next_run = r"housekeeping +下次运行 \d{4}-\d\d-\d\d \d\d:\d\d \+08:00 "
+    assert re.search(next_run, listed.output), listed.output
     ran = runner.invoke(main, ["jobs", "run", "housekeeping", "--now", "2026-12-18T09:00"], env=env)
-    assert ran.exit_code == 0 and ran.output.startswith("housekeeping as of 2026-12-18T09:00:00+08:00:")
+    assert ran.exit_code == 0 and ran.output.startswith("housekeeping（按 2026-12-18 09:00 +08:00 运行）：")
+    # A moment given in UTC is shown in Beijing time.
+    utc = runner.invoke(main, ["jobs", "run", "housekeeping", "--now", "2026-12-18T01:00+00:00"], env=env)
+    assert utc.exit_code == 0 and utc.output.startswith("housekeeping（按 2026-12-18 09:00 +08:00 运行）：")
     unknown = runner.invoke(main, ["jobs", "run", "nothing"], env=env)
-    assert unknown.exit_code == 2 and "no job named 'nothing'" in unknown.output
+    assert unknown.exit_code == 2 and "没有名为 nothing 的任务" in unknown.output
+    bad = runner.invoke(main, ["jobs", "run", "housekeeping", "--now", "明天"], env=env)
+    assert bad.exit_code == 2 and "--now 应为日期和时间" in bad.output and "明天" in bad.output

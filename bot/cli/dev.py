@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli.common import fail, settings_or_exit
+from bot.cli.common import fail, say, settings_or_exit
 from bot.settings import AccountKind
 
 
@@ -29,10 +29,13 @@ def register(main: click.Group) -> None:
         type=click.Path(file_okay=False, path_type=Path),
         default=Path("."),
         show_default=True,
-        help="Where the demo database (partybot-demo.db) lives.",
+        help="Where the demo database (partybot-demo.db) and its key live (its settings go to ./.env).",
     )
     def demo(port: int, fake_port: int, host: str, account: str, data_dir: Path) -> None:
-        """Run the fake WeChat API and partybot together, then talk to it with `partybot chat`."""
+        """Run the fake WeChat API and partybot together, then talk to it with `partybot chat`.
+
+        Writes its settings to .env in the current folder (unless you wrote that file), so every other
+        `partybot` command run in this folder works on the running demo."""
         from bot.dev.demo import run_demo
         from bot.logs import configure_logging
 
@@ -41,29 +44,40 @@ def register(main: click.Group) -> None:
         try:
             asyncio.run(run_demo(data_dir.resolve(), host, port, fake_port, AccountKind(account)))
         except OSError as exc:
-            fail(f"cannot start the demo: {exc} (is another demo already running? try --port/--fake-port)")
+            fail(say("cli_demo_failed", reason=exc))
 
     @main.command()
     @click.option("--openid", default=None, help="The WeChat user to be (default o-demo-user).")
     @click.option(
-        "--as", "member_no", default=None, help="Be a demo member by number (openid o-demo-<number>)."
+        "--as",
+        "member_no",
+        default=None,
+        help="Be a demo member or grid worker by number (the WeChat bound to them, else o-demo-<number>).",
     )
     @click.option(
         "--fake", "fake_url", default=None, help="URL of the fake WeChat API (default: the running demo)."
     )
     def chat(openid: str | None, member_no: str | None, fake_url: str | None) -> None:
         """Talk to partybot as a WeChat user, through the fake WeChat API."""
-        from bot.dev.chat import read_demo_state, run_chat
+        from bot.dev.chat import NotInDemo, chat_seen_path, member_openid, read_demo_state, run_chat
 
         if openid and member_no:
-            fail("give --openid or --as, not both")
-        who = openid or (f"o-demo-{member_no}" if member_no else "o-demo-user")
+            fail(say("cli_openid_or_as"))
+        state = read_demo_state()
         if fake_url is None:
-            state = read_demo_state()
             if state is None:
-                fail("no running demo found: start `partybot demo` first, or pass --fake URL")
+                fail(say("cli_no_demo"))
             fake_url = str(state["fake_url"])
-        sys.exit(asyncio.run(run_chat(fake_url, who)))
+        if member_no:
+            try:
+                who, note = member_openid(member_no, state, fake_url)
+            except NotInDemo as exc:
+                fail(str(exc))
+            if note:
+                click.echo(note)
+        else:
+            who = openid or "o-demo-user"
+        sys.exit(asyncio.run(run_chat(fake_url, who, chat_seen_path())))
 
     @main.command("fake-wechat")
     @click.option("--port", default=8081, show_default=True, help="Port to listen on.")
@@ -85,4 +99,4 @@ def register(main: click.Group) -> None:
         try:
             asyncio.run(run_fake(settings, port, webhook_url))
         except OSError as exc:
-            fail(f"cannot start the fake WeChat API: {exc}")
+            fail(say("cli_fake_failed", reason=exc))

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import click
 
-from bot.cli.common import fail, settings_or_exit
+from bot.cli.common import fail, local_time, say, settings_or_exit
 from bot.clock import SystemClock
 
 
@@ -22,8 +22,8 @@ def register(main: click.Group) -> None:
 
         settings = settings_or_exit()
         for job, when in next_runs(SystemClock().now(), settings.timezone):
-            shown = when.strftime("%Y-%m-%d %H:%M %Z") if when else "-"
-            click.echo(f"{job.name:<24} next {shown}   {job.description}")
+            shown = local_time(when, settings.timezone) if when else say("cli_job_never")
+            click.echo(say("cli_job_line", name=job.name, when=shown, description=job.description))
 
     @jobs.command("run")
     @click.argument("name")
@@ -40,13 +40,13 @@ def register(main: click.Group) -> None:
         try:
             job = job_named(name)
         except KeyError:
-            fail(f"no job named {name!r} (see `partybot jobs`)")
+            fail(say("cli_no_job", name=name))
         when = SystemClock().now()
         if as_of:
             try:
                 parsed = datetime.fromisoformat(as_of)
             except ValueError:
-                fail(f"--now must be an ISO date and time, e.g. 2026-12-18T09:00 (got {as_of!r})")
+                fail(say("cli_bad_now", value=as_of))
             when = parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(settings.timezone))
 
         async def run() -> str:
@@ -55,4 +55,5 @@ def register(main: click.Group) -> None:
             async with outbound_stack(settings) as stack:
                 return await job.run(JobDeps(stack.db, settings, stack.content, stack.gateway), when)
 
-        click.echo(f"{name} as of {when.isoformat()}: {asyncio.run(run())}")
+        result = asyncio.run(run())
+        click.echo(say("cli_job_ran", name=name, when=local_time(when, settings.timezone), result=result))

@@ -12,6 +12,8 @@ import signal
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import click
@@ -22,7 +24,14 @@ from bot.cli.common import fail, settings_or_exit
 from bot.clock import SystemClock
 from bot.content import Content, load_content
 from bot.metrics import Metrics
-from bot.outbound.notices import Audience, AudienceKind, enqueue_announcement, preview
+from bot.outbound.notices import (
+    Audience,
+    AudienceKind,
+    enqueue_announcement,
+    preview,
+    preview_notes,
+)
+from bot.outbound.sizes import MAX_CHARS, MAX_PARTS, split_text
 from bot.outbound.worker import DeliveryWorker
 from bot.settings import Settings
 from bot.wechat.gateway import DatabaseTokenStore, RedisTokenStore, TokenStore, WeChatGateway
@@ -88,6 +97,15 @@ def make_stack_worker(stack: OutboundStack, worker_id: str) -> DeliveryWorker:
     )
 
 
+def when(settings: Settings, at: datetime) -> str:
+    """A moment as a secretary reads it: Beijing time (settings.timezone), zoned: 2026-12-02 14:13 CST."""
+    return f"{at.astimezone(ZoneInfo(settings.timezone)):%Y-%m-%d %H:%M %Z}"
+
+
+def now() -> datetime:
+    return SystemClock().now()
+
+
 def register(main: click.Group) -> None:
 
     @main.command()
@@ -104,45 +122,59 @@ def register(main: click.Group) -> None:
     def broadcast(org_path: str, text: str, audience: str, yes: bool) -> None:
         """Send an announcement to every member of a unit's subtree (like 公告 in chat)."""
         settings = settings_or_exit()
+        content = load_content()
+        say = content.text
         text = text.strip()
         if not text:
-            fail("--text is empty")
+            fail(say("cli_broadcast_text_empty"))
 
-        async def run() -> str | None:
+        async def run() -> str:
             async with outbound_stack(settings) as stack:
                 async with stack.db.read() as session:
                     unit = await session.scalar(select(OrgUnit).where(OrgUnit.path == org_path))
                 if unit is None:
-                    fail(f"no unit {org_path!r} (see the org import: paths like 青禾街道党工委/银杏社区党委)")
+                    fail(say("cli_broadcast_no_unit", org=org_path))
                 now = SystemClock().now()
                 chosen = Audience(unit.path, AudienceKind(audience))
-                found = await preview(stack.db, stack.content, chosen, now)
-                if not found.recipients:
-                    fail(f"nobody to send to in {found.label}")
-                click.echo(
-                    f"{found.label}: {found.total} members, "
-                    f"{found.voice} with voice, {found.unbound} not bound to WeChat (their helper is asked "
-                    "to pass it on)."
-                )
-                if not yes and not click.confirm("Send?", default=False):
-                    return None
                 source = stack.content.text("notice_source", unit=unit.name)
+                full = stack.content.text("notice_push", source=source, text=text)
+                if len(split_text(full)) > MAX_PARTS:
+                    fail(say("cli_broadcast_too_long", length=len(text), limit=MAX_CHARS))
+                found = await preview(stack.db, stack.content, chosen, now, settings, text=full)
+                if not found.recipients:
+                    fail(say("cli_broadcast_nobody", label=found.label))
+                unbound = say("announce_unbound_part", unbound=found.unbound) if found.unbound else ""
+                click.echo(
+                    say(
+                        "cli_broadcast_preview",
+                        label=found.label,
+                        total=found.total,
+                        voice=found.voice,
+                        unbound_part=unbound,
+                    )
+                )
+                for note in preview_notes(stack.content, found):
+                    click.echo(note)
+                if not yes and not click.confirm(say("cli_broadcast_confirm"), default=False):
+                    return say("cli_broadcast_not_sent")
                 notice_id = await enqueue_announcement(
                     stack.db,
                     now,
-                    text=stack.content.text("notice_push", source=source, text=text),
+                    text=full,
                     audience=chosen,
                     label=found.label,
                     author=f"cli:{getpass.getuser()}",
                     author_openid=None,
                     recipients=found.recipients,
                 )
-                return (
-                    f"notice {notice_id} queued for {found.total} members; `partybot outbox` shows progress"
+                return say(
+                    "cli_broadcast_queued",
+                    notice=notice_id,
+                    total=len(found.recipients),
+                    when=when(settings, now),
                 )
 
-        result = asyncio.run(run())
-        click.echo(result or "not sent")
+        click.echo(asyncio.run(run()))
 
     @main.command()
     @click.option("--resend", "resend_id", type=int, default=None, help="Queue an in-doubt row again.")
@@ -151,6 +183,14 @@ def register(main: click.Group) -> None:
         """The delivery queue: rows by kind and status, rows in doubt (a worker died during their API call:
         maybe delivered, maybe not) and failures. `--resend ID` is the operator's decision to send again."""
         settings = settings_or_exit()
+        content = load_content()
+        say = content.text
+        kinds: dict[str, str] = content.texts.get("outbox_kinds", {})
+        statuses: dict[str, str] = content.texts.get("outbox_statuses", {})
+
+        def channel_name(channel: str | None) -> str:
+            key = f"channel_{channel}"
+            return say(key) if channel and key in content.texts else "-"
 
         async def run() -> None:
             db = Database(settings.database_url)
@@ -183,21 +223,35 @@ def register(main: click.Group) -> None:
                         .all()
                     )
                 if not counts:
-                    click.echo("the outbox is empty")
+                    click.echo(say("cli_outbox_empty"))
                     return
-                click.echo(f"{'kind':<12}{'status':<20}{'rows':>8}")
+                click.echo(say("cli_outbox_header", now=when(settings, SystemClock().now())))
                 for kind, status, n in counts:
-                    click.echo(f"{kind:<12}{status:<20}{n:>8}")
+                    click.echo(
+                        say(
+                            "cli_outbox_count",
+                            kind=kinds.get(kind, kind),
+                            status=statuses.get(status, status),
+                            count=n,
+                        )
+                    )
                 if doubt:
-                    click.echo("\nin doubt / failed (newest first):")
+                    click.echo("\n" + say("cli_outbox_doubt_header"))
                     for row in doubt:
                         click.echo(
-                            f"  #{row.id} {row.kind} {row.status} channel={row.channel or '-'} "
-                            f"notice={row.notice_id or '-'} attempts={row.attempts} {row.last_error or ''}"
+                            say(
+                                "cli_outbox_row",
+                                id=row.id,
+                                kind=kinds.get(row.kind, row.kind),
+                                status=statuses.get(row.status, row.status),
+                                channel=channel_name(row.channel),
+                                notice=row.notice_id or "-",
+                                attempts=row.attempts,
+                                when=when(settings, row.updated_at),
+                                error=row.last_error or "",
+                            ).rstrip()
                         )
-                    click.echo(
-                        "\n`partybot outbox --resend ID` sends an in-doubt row again (it may arrive twice)."
-                    )
+                    click.echo("\n" + say("cli_outbox_resend_hint"))
             finally:
                 await db.dispose()
 
@@ -216,8 +270,8 @@ def register(main: click.Group) -> None:
             )
             result = await db.run(lambda session: session.execute(statement))
             if not getattr(result, "rowcount", 0):
-                fail(f"row {row_id} is not in doubt (only in-doubt rows can be resent)")
-            click.echo(f"row {row_id} queued again; a running worker sends it")
+                fail(say("cli_outbox_not_in_doubt", id=row_id))
+            click.echo(say("cli_outbox_requeued", id=row_id))
 
         asyncio.run(run())
 
@@ -240,7 +294,9 @@ def register(main: click.Group) -> None:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, stop.set)
                 log.info("delivery worker %s started", worker_id)
+                click.echo(stack.content.text("cli_worker_started", id=worker_id, when=when(settings, now())))
                 await delivery.run_forever(stop)
                 log.info("delivery worker %s stopped", worker_id)
+                click.echo(stack.content.text("cli_worker_stopped", id=worker_id, when=when(settings, now())))
 
         asyncio.run(run())

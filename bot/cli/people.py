@@ -1,4 +1,5 @@
-"""CLI commands for secretaries and operators: binding codes, personal QR codes, the audit log."""
+"""CLI commands for secretaries and operators: binding codes and personal QR codes (members and grid
+workers), the 双报到 service report, the audit log. What a person reads comes from content/texts.yaml."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from datetime import datetime, timedelta
 import click
 from sqlalchemy import select
 
-from bot.cli.common import fail, settings_or_exit
+from bot.cli.common import fail, local_date, local_time, say, settings_or_exit
 from bot.clock import SystemClock
 from bot.domain.audit import actor_for, record
-from bot.domain.binding import QR_LIFETIME, Binder
+from bot.domain.binding import QR_LIFETIME, Binder, Issued, Person, Who
 from bot.domain.privacy import Vault
 from bot.settings import Settings
-from models import AuditEntry, Member
+from models import AuditEntry, Member, Staff
 from models.db import Database
 
 
@@ -32,53 +33,54 @@ def _group(main: click.Group, name: str, help_text: str) -> click.Group:
 def register(main: click.Group) -> None:
 
     members = _group(main, "members", "The member ledger (党员台账): import, binding codes, reports.")
+    staff = _group(main, "staff", "Grid workers (网格员) and other community staff.")
 
     def vault_or_exit(settings: Settings) -> Vault:
         if not settings.data_key:
-            fail("PARTYBOT_DATA_KEY is not set (generate one with `partybot keygen`)")
+            fail(say("cli_no_data_key"))
         return Vault(settings.data_key)
 
-    async def member_id(db: Database, number: str) -> tuple[int, str]:
+    async def person_numbered(db: Database, who: Who, number: str) -> tuple[Person, str]:
+        """The active member (or grid worker) with this 编号, and their name; fails when there is none."""
         async with db.read() as session:
-            member = await session.scalar(
-                select(Member).where(Member.number == number, Member.active.is_(True))
-            )
-        if member is None:
-            fail(f"no active member with number {number}")
-        return member.id, member.name
+            if who is Who.MEMBER:
+                found: Member | Staff | None = await session.scalar(
+                    select(Member).where(Member.number == number, Member.active.is_(True))
+                )
+            else:
+                found = await session.scalar(
+                    select(Staff).where(Staff.number == number, Staff.active.is_(True))
+                )
+        if found is None:
+            fail(say("cli_no_member" if who is Who.MEMBER else "cli_no_staff", number=number))
+        return Person(who, found.id), found.name
 
-    @members.command("bind-code")
-    @click.argument("number")
-    def bind_code(number: str) -> None:
-        """Print a one-time 6-digit binding code for member NUMBER (valid 7 days, single use).
+    def moves(who: Who, name: str, qr: bool = False) -> str:
+        """The warning when the person is bound already: redeeming moves their binding."""
+        kind = "member" if who is Who.MEMBER else "staff"
+        return say(f"cli_qr_moves_{kind}" if qr else f"code_moves_{kind}", name=name)
 
-        Tell it to the member in person or by phone; they send `绑定 <code>` to the account."""
+    def print_code(who: Who, number: str) -> None:
         settings = settings_or_exit()
         vault = vault_or_exit(settings)
 
-        async def run() -> tuple[str, str]:
+        async def run() -> tuple[str, Issued]:
             db = Database(settings.database_url)
             try:
-                mid, name = await member_id(db, number)
-                code = await Binder(db, vault).issue_code(
-                    mid, actor_for(cli_user=getpass.getuser()), SystemClock().now()
+                person, name = await person_numbered(db, who, number)
+                issued = await Binder(db, vault).issue_code(
+                    person, actor_for(cli_user=getpass.getuser()), SystemClock().now()
                 )
-                return name, code
+                return name, issued
             finally:
                 await db.dispose()
 
-        name, code = asyncio.run(run())
-        click.echo(
-            f"{name}（{number}）的绑定码：{code}（7天内有效，只能使用一次；本人发送“绑定 {code}”即可）"
-        )
+        name, issued = asyncio.run(run())
+        click.echo(say("cli_code_issued", name=name, number=number, code=issued.secret))
+        if issued.was_bound:
+            click.echo(moves(who, name))
 
-    @members.command("bind-qr")
-    @click.argument("number")
-    def bind_qr(number: str) -> None:
-        """Create a personal parametric QR code for member NUMBER (single use, 30 days).
-
-        Needs a verified service account (or the fake WeChat API); the scene is an opaque token,
-        never the member number. Prints the QR code's URL to print or show on a phone."""
+    def print_qr(who: Who, number: str) -> None:
         import aiohttp
 
         from bot.metrics import Metrics
@@ -88,26 +90,65 @@ def register(main: click.Group) -> None:
         settings = settings_or_exit()
         vault = vault_or_exit(settings)
 
-        async def run() -> str:
+        async def run() -> tuple[str, Issued, str]:
             db = Database(settings.database_url)
             clock = SystemClock()
             try:
-                mid, _ = await member_id(db, number)
-                token = await Binder(db, vault).issue_qr_token(
-                    mid, actor_for(cli_user=getpass.getuser()), clock.now()
+                person, name = await person_numbered(db, who, number)
+                issued = await Binder(db, vault).issue_qr_token(
+                    person, actor_for(cli_user=getpass.getuser()), clock.now()
                 )
                 async with aiohttp.ClientSession() as http:
                     gateway = WeChatGateway(
                         settings, http, DatabaseTokenStore(db, settings.wechat_appid, clock), clock, Metrics()
                     )
-                    qr = await gateway.create_qrcode(token, int(QR_LIFETIME.total_seconds()))
-                return qr.url
+                    qr = await gateway.create_qrcode(issued.secret, int(QR_LIFETIME.total_seconds()))
+                return name, issued, qr.url
             except WeChatError as exc:
-                fail(f"WeChat refused the QR code: {exc}")
+                fail(say("cli_qr_refused", reason=exc))
             finally:
                 await db.dispose()
 
-        click.echo(asyncio.run(run()))
+        name, issued, url = asyncio.run(run())
+        # Standard output is the URL alone (to print, or to pass on); what a person reads goes to stderr.
+        click.echo(say("cli_qr_issued", name=name, number=number), err=True)
+        if issued.was_bound:
+            click.echo(moves(who, name, qr=True), err=True)
+        click.echo(url)
+
+    @members.command("bind-code")
+    @click.argument("number")
+    def bind_code(number: str) -> None:
+        """Print a one-time 6-digit binding code for member NUMBER (valid 7 days, single use).
+
+        Tell it to the member in person or by phone; they send `绑定 <code>` to the account. If the member
+        is bound to a WeChat already, the code moves the binding to the WeChat that sends it."""
+        print_code(Who.MEMBER, number)
+
+    @staff.command("bind-code")
+    @click.argument("number")
+    def staff_bind_code(number: str) -> None:
+        """Print a one-time 6-digit binding code for grid worker NUMBER (valid 7 days, single use).
+
+        Like `members bind-code`: they send `绑定 <code>`; a grid worker who is also a member gets both
+        roles on one WeChat. If they are bound already, the code moves the binding."""
+        print_code(Who.STAFF, number)
+
+    @members.command("bind-qr")
+    @click.argument("number")
+    def bind_qr(number: str) -> None:
+        """Create a personal parametric QR code for member NUMBER (single use, 30 days).
+
+        Needs a verified service account (or the fake WeChat API); the scene is an opaque token,
+        never the member number. Prints the QR code's URL to print or show on a phone."""
+        print_qr(Who.MEMBER, number)
+
+    @staff.command("bind-qr")
+    @click.argument("number")
+    def staff_bind_qr(number: str) -> None:
+        """Create a personal parametric QR code for grid worker NUMBER (single use, 30 days), like
+        `members bind-qr`."""
+        print_qr(Who.STAFF, number)
 
     @members.command("service-report")
     @click.option("--quarter", required=True, help="The quarter, e.g. 2026Q4.")
@@ -132,7 +173,7 @@ def register(main: click.Group) -> None:
 
         found = _re.fullmatch(r"(\d{4})Q([1-4])", quarter.strip().upper())
         if found is None:
-            fail("--quarter must look like 2026Q4")
+            fail(say("cli_bad_quarter"))
         year, q = int(found.group(1)), int(found.group(2))
         settings = settings_or_exit()
         tz = ZoneInfo(settings.timezone)
@@ -159,7 +200,7 @@ def register(main: click.Group) -> None:
                         mask_phone(vault.decrypt_phone(d.phone_enc) if vault else None),
                         unit or "",
                         f"{d.building}{d.door}",
-                        f"{d.confirmed_at:%Y-%m-%d}" if d.confirmed_at else "",
+                        local_date(d.confirmed_at, settings.timezone) if d.confirmed_at else "",
                         "、".join(d.volunteer_posts),
                     ]
                     for d, unit in rows
@@ -184,13 +225,13 @@ def register(main: click.Group) -> None:
         table = asyncio.run(run())
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["单位党组织", "姓名", "手机", "报到社区组织", "住址", "确认日期", "志愿岗位"])
+        writer.writerow(say("cli_report_columns").split(","))
         writer.writerows(table)
         if output:
             # With a BOM: Excel on Chinese Windows then opens it as UTF-8.
             with open(output, "w", encoding="utf-8-sig", newline="") as handle:
                 handle.write(buffer.getvalue())
-            click.echo(f"{quarter}: {len(table)} members -> {output}", err=True)
+            click.echo(say("cli_report_written", quarter=quarter, count=len(table), output=output), err=True)
         else:
             click.echo(buffer.getvalue(), nl=False)
 
@@ -199,8 +240,12 @@ def register(main: click.Group) -> None:
     @click.option("--action", default=None, help="Only this action (list_members, issue_bind_code, ...).")
     @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
     def audit_log(days: int, action: str | None, as_json: bool) -> None:
-        """Show the audit log: every read or export of people's data by staff (append-only)."""
+        """Show the audit log: every read or export of people's data by staff (append-only). Times are in
+        PARTYBOT_TIMEZONE, with the UTC offset."""
+        from zoneinfo import ZoneInfo
+
         settings = settings_or_exit()
+        zone = ZoneInfo(settings.timezone)
 
         async def run() -> list[AuditEntry]:
             db = Database(settings.database_url)
@@ -214,12 +259,15 @@ def register(main: click.Group) -> None:
             finally:
                 await db.dispose()
 
-        for entry in asyncio.run(run()):
+        entries = asyncio.run(run())
+        if not entries and not as_json:
+            click.echo(say("cli_audit_none", days=days))
+        for entry in entries:
             if as_json:
                 click.echo(
                     json.dumps(
                         {
-                            "at": entry.at.isoformat(),
+                            "at": entry.at.astimezone(zone).isoformat(),
                             "actor": entry.actor,
                             "action": entry.action,
                             "scope": entry.scope,
@@ -230,6 +278,6 @@ def register(main: click.Group) -> None:
                 )
             else:
                 click.echo(
-                    f"{entry.at:%Y-%m-%d %H:%M} {entry.actor} {entry.action} {entry.scope or ''} "
-                    f"{json.dumps(entry.detail, ensure_ascii=False)}"
+                    f"{local_time(entry.at, settings.timezone)} {entry.actor} {entry.action} "
+                    f"{entry.scope or ''} {json.dumps(entry.detail, ensure_ascii=False)}"
                 )

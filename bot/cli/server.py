@@ -7,7 +7,7 @@ import logging
 
 import click
 
-from bot.cli.common import fail, settings_or_exit
+from bot.cli.common import fail, say, settings_or_exit
 
 log = logging.getLogger("partybot.cli")
 
@@ -35,20 +35,23 @@ def register(main: click.Group) -> None:
                 log.info("empty database: applying migrations")
                 await upgrade(settings.database_url)
             elif await current_revision(settings.database_url) != head_revision():
-                fail("the database schema is not current: run `partybot db upgrade` first")
+                fail(say("cli_schema_not_current"))
 
         try:
             asyncio.run(prepare())
         except OSError as exc:
-            fail(f"cannot reach the database ({settings.database_url.split('@')[-1]}): {exc}")
+            fail(say("cli_no_database", where=settings.database_url.split("@")[-1], reason=exc))
         app = create_app(settings, run_worker=True)
+        listen_host, listen_port = host or settings.host, port or settings.port
+        shown_host = f"[{listen_host}]" if ":" in listen_host else listen_host
         web.run_app(
             app,
-            host=host or settings.host,
-            port=port or settings.port,
+            host=listen_host,
+            port=listen_port,
             shutdown_timeout=settings.shutdown_grace_s,
             access_log=None,
-            print=lambda text: click.echo(text),
+            # aiohttp's own line ("Running on …") in the CLI's words.
+            print=lambda _: click.echo(say("cli_serving", url=f"http://{shown_host}:{listen_port}")),
         )
 
     @main.group()
@@ -66,8 +69,8 @@ def register(main: click.Group) -> None:
             asyncio.run(upgrade(settings.database_url, revision))
             now = asyncio.run(current_revision(settings.database_url))
         except OSError as exc:
-            fail(f"cannot reach the database: {exc}")
-        click.echo(f"database at revision {now}")
+            fail(say("cli_no_database", where=settings.database_url.split("@")[-1], reason=exc))
+        click.echo(say("cli_db_revision", revision=now))
 
     @db.command("current")
     def db_current() -> None:
@@ -76,4 +79,4 @@ def register(main: click.Group) -> None:
 
         settings = settings_or_exit()
         now = asyncio.run(current_revision(settings.database_url))
-        click.echo(f"database: {now or 'empty'}; code: {head_revision()}")
+        click.echo(say("cli_db_current", database=now or say("cli_db_empty"), code=head_revision()))

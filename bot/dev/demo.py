@@ -6,12 +6,15 @@ import asyncio
 import base64
 import json
 import logging
+import re
 import secrets
 import signal
+import sys
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy import select
@@ -19,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot.app import create_app
 from bot.clock import SystemClock
-from bot.dev.chat import demo_state_path, read_demo_state
+from bot.dev.chat import DEMO_OPENID_PREFIX, demo_state_path, read_demo_state
 from bot.dev.fake_wechat import FakeConfig, FakeWeChat
 from bot.domain.importing import import_members, import_org, import_staff
 from bot.domain.privacy import Vault, new_key
@@ -121,6 +124,150 @@ def demo_settings(
     )
 
 
+# --- .env: every other `partybot` command in the demo's folder works against the running demo ---------
+
+ENV_MARKER = "# partybot demo"
+ENV_HEADER = (
+    f"{ENV_MARKER}: written by `partybot demo` at each start (delete this line and it keeps your edits)"
+)
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_./:+=@-]*")
+
+
+def demo_env_lines(settings: Settings) -> list[str]:
+    """The settings another `partybot` command needs to work on the running demo, as .env lines."""
+    values = {
+        "PARTYBOT_WECHAT_TOKEN": settings.wechat_token,
+        "PARTYBOT_WECHAT_APPID": settings.wechat_appid,
+        "PARTYBOT_WECHAT_SECRET": settings.wechat_secret,
+        "PARTYBOT_WECHAT_AES_KEY": settings.wechat_aes_key or "",
+        "PARTYBOT_WECHAT_ACCOUNT": settings.wechat_account.value,
+        "PARTYBOT_WECHAT_API_BASE": settings.wechat_api_base,
+        "PARTYBOT_DATABASE_URL": settings.database_url,
+        "PARTYBOT_DATA_KEY": settings.data_key or "",
+    }
+    lines = []
+    for name, value in values.items():
+        if not _PLAIN_VALUE.fullmatch(value):
+            value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        lines.append(f"{name}={value}")
+    return lines
+
+
+def write_demo_env(path: Path, lines: list[str]) -> bool:
+    """Write the demo's settings to `path` when it is absent or the demo wrote it (its first line is the
+    marker); a .env someone else wrote is left alone. Returns whether it was written."""
+    try:
+        with path.open(encoding="utf-8") as existing:
+            first = existing.readline()
+    except FileNotFoundError:
+        first = ENV_MARKER
+    except (OSError, UnicodeDecodeError):
+        return False
+    if not first.startswith(ENV_MARKER):
+        return False
+    tmp = path.with_name(path.name + ".partybot-demo.tmp")
+    tmp.write_text("\n".join([ENV_HEADER, *lines]) + "\n", encoding="utf-8")
+    tmp.chmod(0o600)  # the app secret and the data key
+    tmp.replace(path)
+    return True
+
+
+def env_notice(path: Path, written: bool, lines: list[str]) -> str:
+    if written:
+        return (
+            f"  设置已写入 {path}：在这个文件夹里运行的其他 partybot 命令都连到这个演示，例如\n"
+            "    .venv/bin/partybot outbox    .venv/bin/partybot audit\n"
+            "    .venv/bin/partybot jobs run relay_unreached --now 2026-12-18T09:00\n"
+        )
+    shown = "".join(f"    {line}\n" for line in lines)
+    return (
+        f"  没有覆盖 {path}（它不是演示写的）。要让这个文件夹里的其他 partybot 命令连到演示，"
+        f"请把下面几行加进去：\n{shown}"
+    )
+
+
+# --- the console: one line per message handled --------------------------------------------------------
+
+_EVENTS = {
+    "subscribe": "关注",
+    "unsubscribe": "取消关注",
+    "click": "点击",
+    "view": "打开链接",
+    "scan": "扫码",
+    "location": "上报位置",
+    "templatesendjobfinish": "模板消息回执",
+    "masssendjobfinish": "群发回执",
+}
+_KINDS = {"image": "图片", "video": "视频", "shortvideo": "小视频", "file": "文件", "link": "链接"}
+
+
+def short(text: str, width: int = 24) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def who(openid: str) -> str:
+    """A demo user by number (o-demo-YX-004 → YX-004); anyone else with the openid masked."""
+    if openid.startswith(DEMO_OPENID_PREFIX):
+        return openid.removeprefix(DEMO_OPENID_PREFIX)
+    return openid if len(openid) <= 10 else f"{openid[:5]}…{openid[-3:]}"
+
+
+def what(kind: str, fields: dict[str, Any] | None, event: str = "", key: str = "") -> str:
+    """What a user sent, as the console shows it."""
+    fields = fields or {}
+    event = str(fields.get("Event") or event).lower()
+    if kind == "text":
+        return "“" + short(str(fields.get("Content", ""))) + "”"
+    if kind == "voice":
+        heard = str(fields.get("Recognition") or "")
+        return "[语音]" + (" “" + short(heard) + "”" if heard else "")
+    if kind == "location":
+        return "[位置] " + short(str(fields.get("Label") or ""))
+    if kind == "event":
+        name = _EVENTS.get(event, event)
+        return f"[{name}{' ' + short(key) if key else ''}]"
+    return f"[{_KINDS.get(kind, kind)}]"
+
+
+class MessageLines(logging.Handler):
+    """Prints the webhook's `message handled` records as one short line: time, who, what, the route."""
+
+    def __init__(self, fake: FakeWeChat, timezone: str) -> None:
+        super().__init__(logging.INFO)
+        self.fake, self.tz = fake, ZoneInfo(timezone)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() != "message handled":
+            return
+        try:
+            key = str(getattr(record, "dedupe_key", ""))
+            kind = str(getattr(record, "kind", ""))
+            if key.startswith("m:"):  # m:<openid>:<MsgId>
+                openid, _, msg_id = key[2:].rpartition(":")
+                sent = what(kind, self.fake.received.get(int(msg_id)))
+            else:  # e:<openid>:<time>:<event>:<key>
+                openid, _, event, event_key = key[2:].rsplit(":", 3)
+                sent = what(kind, None, event, event_key)
+            at = datetime.fromtimestamp(record.created, self.tz).strftime("%H:%M:%S")
+            late = "（迟到，已转发件箱）" if getattr(record, "late", False) else ""
+            line = f"{at}  {who(openid)}  {sent}  → {getattr(record, 'route', '?')}{late}"
+            print(line, file=sys.stdout, flush=True)
+        except Exception:
+            self.handleError(record)
+
+
+def show_messages(fake: FakeWeChat, timezone: str) -> MessageLines:
+    """Print one line per message handled on the demo's console; other logs stay at WARNING."""
+    handler = MessageLines(fake, timezone)
+    for other in logging.getLogger().handlers:
+        other.setLevel(max(other.level, logging.WARNING))
+    webhook = logging.getLogger("partybot.webhook")
+    webhook.setLevel(logging.INFO)
+    webhook.addHandler(handler)
+    return handler
+
+
 async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account: AccountKind) -> None:
     state_path = demo_state_path()
     settings = demo_settings(workdir, host, port, fake_port, demo_keys(read_demo_state()), account)
@@ -140,6 +287,7 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
     # WeChat knows its followers: every bound demo member has followed the account (mass sends and
     # template notices reach only followers).
     fake.follow(await bound_openids(settings))
+    console = show_messages(fake, settings.timezone)
     runners = [
         web.AppRunner(fake.app(), access_log=None),
         web.AppRunner(create_app(settings, run_worker=True), access_log=None),
@@ -158,12 +306,16 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
     }
     state_path.parent.mkdir(parents=True, exist_ok=True)
     state_path.write_text(json.dumps(state, ensure_ascii=False, indent=2), encoding="utf-8")
+    env_path = Path.cwd() / ".env"
+    env_lines = demo_env_lines(settings)
+    env_written = write_demo_env(env_path, env_lines)
 
     print(
         f"partybot 演示已启动（安全模式，{account.value} 账号，数据库 {workdir / 'partybot-demo.db'}"
         f"{'，已载入演示社区' if seeded else ''}）\n"
         f"  公众号服务：http://{host}:{port}/wechat   健康检查：http://{host}:{port}/healthz\n"
         f"  假微信 API：http://127.0.0.1:{fake_port}\n"
+        f"{env_notice(env_path, env_written, env_lines)}"
         f"在另一个终端里扮演微信用户，例如：\n"
         f"  .venv/bin/partybot chat --openid o-any      新用户：试试“报到”或“绑定 郑国平 8009”\n"
         f"  .venv/bin/partybot chat --as YX-004         王秀兰，85岁老党员，有联系人\n"
@@ -171,7 +323,8 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
         f"  .venv/bin/partybot chat --as YX-007         李文博，流动党员\n"
         f"  .venv/bin/partybot chat --as YX-001         周建国，社区党委书记：发“公告 通知内容”再“确认”\n"
         f"  .venv/bin/partybot chat --as WG-01          韩磊，网格员\n"
-        f"按 Ctrl+C 结束。",
+        f"  .venv/bin/partybot chat --as YX-009         郑国平，还没有绑定微信：试试绑定\n"
+        f"下面每处理一条消息显示一行：时间、谁（演示编号）、发了什么、路由。按 Ctrl+C 结束。",
         flush=True,
     )
     stop = asyncio.Event()
@@ -182,6 +335,7 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
     print("正在停止……", flush=True)
     for runner in reversed(runners):
         await runner.cleanup()
+    logging.getLogger("partybot.webhook").removeHandler(console)
 
 
 async def run_fake(settings: Settings, port: int, webhook_url: str) -> None:

@@ -15,6 +15,7 @@ import asyncio
 import itertools
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ log = logging.getLogger("partybot.fake_wechat")
 MEDIA_LIFETIME = timedelta(days=3)
 MASS_PER_USER_PER_MONTH = 4  # verified service account
 MASS_CALLS_PER_MINUTE = 60
+RECEIVED_KEPT = 1000
 
 
 @dataclass
@@ -81,6 +83,9 @@ class FakeWeChat:
     def __init__(self, config: FakeConfig, clock: Clock | None = None) -> None:
         self.config = config
         self.clock: Clock = clock or SystemClock()
+        # Tells one run of the fake from the next (send ids start again at 1): `chat` keys what it has
+        # shown on it.
+        self.instance = secrets.token_hex(8)
         self.cipher = Cipher(config.appid, config.aes_key) if config.aes_key else None
         self.users: dict[str, FakeUser] = {}
         self.tokens: dict[str, datetime] = {}
@@ -88,6 +93,8 @@ class FakeWeChat:
         self.token_fetches = 0
         self.faults: list[Fault] = []
         self.sends: list[SendRecord] = []
+        # The latest users' messages by MsgId, for the demo's console (the log line carries only the id).
+        self.received: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self.media: dict[str, tuple[bytes, str, datetime]] = {}
         self.qrcodes: dict[str, str] = {}
         self.menu: dict[str, Any] | None = None
@@ -204,6 +211,11 @@ class FakeWeChat:
     async def deliver(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Forward to the webhook as WeChat does: sign, encrypt, 5 s, up to 3 retries, check the answer."""
         assert self._session is not None, "the fake's app is not running"
+        msg_id = fields.get("MsgId") or fields.get("MsgID")  # a message, or a job report
+        if msg_id:
+            self.received[int(msg_id)] = fields
+            while len(self.received) > RECEIVED_KEPT:
+                self.received.popitem(last=False)
         xml = message_xml(fields)
         attempts = 0
         error = "该公众号暂时无法提供服务，请稍后再试"
@@ -335,7 +347,9 @@ class FakeWeChat:
         return web.json_response({"ok": True})
 
     async def sim_stats(self, request: web.Request) -> web.Response:
-        return web.json_response({"token_fetches": self.token_fetches, "sends": len(self.sends)})
+        return web.json_response(
+            {"token_fetches": self.token_fetches, "sends": len(self.sends), "instance": self.instance}
+        )
 
     # --- outbound: the API -------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Handlers ask this module; none of them hard-codes a role. A scope is a unit path: the identity may act on
 that unit and everything below it. Least privilege: a member sees self; a group leader their group; a
-committee member reads lists of their unit's subtree; a secretary (书记, 副书记) does everything for their
+committee member reads lists of their branch's subtree; a secretary (书记, 副书记) does everything for their
 unit's subtree; a grid worker handles their grid's residents' requests; an admin does everything.
 """
 
@@ -43,7 +43,9 @@ class Action(StrEnum):
     REGISTER_DUAL_REPORT = "register_dual_report"
     CHOOSE_POSTS = "choose_posts"
     BIND = "bind"
+    REDEEM_CODE = "redeem_code"
     BROADCAST = "broadcast"
+    LISTEN_VOICE_MESSAGES = "listen_voice_messages"
 
 
 # Which roles may take each action; actions on other people's data are further limited by `scope`.
@@ -56,9 +58,14 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.ISSUE_BIND_CODE: frozenset({Role.SECRETARY, Role.ADMIN}),
     Action.REVIEW_DUAL_REPORTS: frozenset({Role.SECRETARY, Role.ADMIN}),
     Action.REGISTER_DUAL_REPORT: frozenset({Role.RESIDENT}),
+    # 党员绑定 (the guide, name + phone-tail requests) is for people not bound as members; a code or a
+    # personal QR code anyone may redeem: a member given a grid worker's code, a grid worker a member's.
     Action.BIND: frozenset({Role.RESIDENT, Role.GRID_WORKER}),
+    Action.REDEEM_CODE: frozenset({Role.RESIDENT, Role.MEMBER, Role.GRID_WORKER, Role.ADMIN}),
     # 公告: a secretary to their subtree, a group leader to their group, an admin to everyone.
     Action.BROADCAST: frozenset({Role.SECRETARY, Role.GROUP_LEADER, Role.ADMIN}),
+    # 听留言: the members' voice messages nobody understood, kept with their consent, for their secretary.
+    Action.LISTEN_VOICE_MESSAGES: frozenset({Role.SECRETARY, Role.ADMIN}),
 }
 
 
@@ -72,6 +79,7 @@ class Identity:
     member_number: str | None = None
     name: str | None = None
     unit_path: str | None = None  # the member's unit (所在组织)
+    branch_path: str | None = None  # the nearest 网格党支部 at or above unit_path (else unit_path)
     staff_id: int | None = None
     staff_unit_path: str | None = None  # a grid worker's grid
     dual_report_id: int | None = None  # an in-service member confirmed through 双报到
@@ -113,11 +121,19 @@ def may(identity: Identity, action: Action) -> bool:
 
 def scope(identity: Identity, action: Action) -> str | None:
     """The unit path under which `identity` may take `action` on other people's data: "" means every
-    unit (admin), None means nowhere."""
+    unit (admin), None means nowhere.
+
+    A committee member (委员) sits on their branch's committee wherever the roster puts them (often a
+    楼栋党小组): their scope is the branch, the nearest 网格党支部 at or above their unit (their own unit
+    when none is above, e.g. a 社区党委委员). A secretary's scope stays their own unit: a 书记 or 副书记 is
+    listed on the unit they lead, and one listed on a group is a roster error that must not widen what they
+    may do. Everyone else acts on their own unit."""
     if not may(identity, action):
         return None
     if Role.ADMIN in identity.roles:
         return ""
+    if Role.COMMITTEE in identity.roles:
+        return identity.branch_path or identity.unit_path
     return identity.unit_path
 
 

@@ -1,11 +1,13 @@
 """Choosing and calling a channel for one claimed outbox row. The order, best first:
 
-1. a customer-service message inside the user's allowance (text, then a voice-mode member's clips, no more
-   than the allowance has left);
+1. a customer-service message inside the user's allowance (text — a long one as several messages, when the
+   allowance holds them all — then a voice-mode member's clips, no more than the allowance has left);
 2. a template or subscription notice, where the account has one configured (notices only);
-3. for an announcement, a mass send (群发) to an openid list, within the monthly per-user cap, with a
-   `clientmsgid` (safe to retry; the worker gathers and sends those);
-4. otherwise the row waits and goes out at the top of the member's next passive reply;
+3. for an announcement that fits one message, and only then, a mass send (群发) to an openid list, within
+   the monthly per-user cap less the community's reserve (bot.outbound.quota), with a `clientmsgid` (safe
+   to retry; the worker gathers and sends those). Other notices never use the quota;
+4. otherwise the row waits and goes out at the top of the member's next passive reply (a long one a part
+   per reply, the rest pushed as soon as that reply opens the window);
 5. a member not bound to WeChat (and, after PARTYBOT_RELAY_AFTER_H, an elderly member still waiting) is
    relayed: their helper is asked to pass the notice on (bot.outbound.notices.relay).
 
@@ -16,7 +18,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,6 +27,7 @@ from bot.content import Content
 from bot.edge.replies import ImageReply, Reply, VoiceReply
 from bot.outbound.media import NoticeVoice
 from bot.outbound.notices import Channel, notice_body
+from bot.outbound.sizes import NOTICE_PART_BYTES, split_text
 from bot.settings import Settings
 from bot.wechat.account import Capability
 from bot.wechat.errors import (
@@ -39,6 +42,9 @@ from bot.wechat.window import Window
 from models import OutboxStatus
 
 log = logging.getLogger(__name__)
+
+# Rows whose text is cut into parts when it is longer than one message ("text" rows are such parts).
+SPLIT_KINDS = frozenset({"notice", "relay"})
 
 
 @dataclass(slots=True)
@@ -71,6 +77,8 @@ class Outcome:
     retry_at: datetime | None = None
     voice_sent: int = 0
     voice_follow: bool = False  # the voice goes with a later customer-service window
+    # Parts of a long text still to go, numbered (a later part was refused: they go by another channel).
+    rest: list[tuple[int, str]] = field(default_factory=list)
 
 
 class Channels:
@@ -87,6 +95,23 @@ class Channels:
         self._gateway, self._settings, self._content, self._clock = gateway, settings, content, clock
         self._voice = voice
         self._tz = ZoneInfo(settings.timezone)
+        self._split: dict[str, list[str]] = {}
+
+    def parts(self, job: Job) -> list[str]:
+        """The messages a row's text takes: one, or a long notice's parts, each marked （第1条，共2条）."""
+        if job.kind not in SPLIT_KINDS or len(job.text.encode()) <= NOTICE_PART_BYTES:
+            return [job.text]
+        found = self._split.get(job.text)
+        if found is None:
+            pieces = split_text(job.text)
+            found = [
+                piece + self._content.text("notice_part_mark", number=i, total=len(pieces))
+                for i, piece in enumerate(pieces, 1)
+            ]
+            if len(self._split) > 64:
+                self._split.clear()
+            self._split[job.text] = found
+        return found
 
     def _template_ready(self) -> bool:
         return bool(self._settings.notice_template_id) and self._gateway.can(Capability.TEMPLATE)
@@ -100,21 +125,26 @@ class Channels:
         closed = job.closed
         if job.openid is None:
             return Channel.RELAY
+        parts = len(self.parts(job))
         if (
             self._gateway.can(Capability.CUSTOMER_SERVICE)
             and Channel.CUSTOMER_SERVICE.value not in closed
             and job.window.is_open(now)
+            and (job.kind == "voice" or job.window.left >= parts)
         ):
             return Channel.CUSTOMER_SERVICE
-        if job.kind in ("late_reply", "voice"):
+        if job.kind in ("late_reply", "voice", "text"):
             return Channel.NEXT_REPLY
         if self._template_ready() and Channel.TEMPLATE.value not in closed:
             return Channel.TEMPLATE
         if self._subscription_ready() and Channel.SUBSCRIPTION.value not in closed:
             return Channel.SUBSCRIPTION
+        # The monthly mass-send quota is for announcements that fit one message (several parts would be
+        # several mass sends); theme day, dues, report-in, study and system notices never use it.
         if (
             job.kind == "notice"
             and job.notice_kind == "announcement"
+            and parts == 1
             and self._gateway.can(Capability.MASS_SEND)
             and Channel.MASS_SEND.value not in closed
         ):
@@ -161,8 +191,19 @@ class Channels:
             elif isinstance(reply, ImageReply):
                 await self._gateway.send_image(job.openid, reply.media_id)
             else:
-                await self._gateway.send_text(job.openid, job.text)
-            outcome.used = 1
+                parts = self.parts(job)
+                await self._gateway.send_text(job.openid, parts[0])
+                outcome.used = 1
+                for i, part in enumerate(parts[1:], 1):
+                    try:
+                        await self._gateway.send_text(job.openid, part)
+                    except WeChatError as exc:
+                        # The first part went: the rest are rows of their own, not a resend of it.
+                        log.info("row %s: parts %d.. go later: %s", job.id, i + 1, exc)
+                        outcome.rest = list(enumerate(parts[i:], i + 1))
+                        break
+                    outcome.used += 1
+            outcome.used = max(outcome.used, 1)
         if job.wants_voice and job.notice_id is not None and self._voice is not None:
             left = job.window.left - outcome.used
             media = await self._voice.media_ids(job.notice_id, job.text) if left > 0 else []

@@ -11,13 +11,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
 from bot.content import Content
 from bot.domain.members import voice_on
 from bot.domain.policy import within
+from bot.outbound.quota import quota_spent
+from bot.outbound.sizes import split_text
+from bot.settings import Settings
 from models import Binding, Member, Notice, NoticeClip, OrgUnit, OutboxRow, OutboxStatus
 from models.db import Database, dialect_insert
 
@@ -69,13 +72,31 @@ class Recipient:
 
 @dataclass(frozen=True, slots=True)
 class Preview:
+    """Who an announcement reaches, as the chat (公告) and the CLI (`partybot broadcast`) both show it."""
+
     audience: Audience
     label: str
-    recipients: list[Recipient]
+    members: list[Recipient]  # the audience: every active member of the unit's subtree of that kind
+    sender: int | None = None  # the member announcing (in chat), who is not sent a copy
+    parts: int = 1  # messages the text takes (split_text)
+    chars: int = 0
+    # Members a mass send would reach whose month has none left for this announcement: at their next
+    # message instead (bot.outbound.quota, the worker's rule).
+    quota_spent: int = 0
 
     @property
     def total(self) -> int:
-        return len(self.recipients)
+        """The audience's size: the same number in chat and in the CLI."""
+        return len(self.members)
+
+    @property
+    def recipients(self) -> list[Recipient]:
+        """Who is sent a copy: the audience without the sender."""
+        return [r for r in self.members if r.member_id != self.sender]
+
+    @property
+    def sender_included(self) -> bool:
+        return self.sender is not None and any(r.member_id == self.sender for r in self.members)
 
     @property
     def unbound(self) -> int:
@@ -105,10 +126,19 @@ async def unit_name(session: AsyncSession, path: str, content: Content) -> str:
 
 
 async def preview(
-    db: Database, content: Content, audience: Audience, now: datetime, exclude: int | None = None
+    db: Database,
+    content: Content,
+    audience: Audience,
+    now: datetime,
+    settings: Settings,
+    *,
+    text: str = "",
+    sender: int | None = None,
 ) -> Preview:
     """Who an announcement would reach: active members of the unit's subtree (and the kind asked for),
-    with their openid when bound and whether they get voice; `exclude` is the sender."""
+    with their openid when bound and whether they get voice; `sender` (in chat) is not sent a copy. With
+    the notice's `text`: how many messages it takes, and how many recipients a mass send would reach who
+    have none left this month."""
     async with db.read() as session:
         rows = (
             await session.execute(
@@ -121,19 +151,36 @@ async def preview(
         ).all()
         name = await unit_name(session, audience.unit_path, content)
     year = now.year
-    recipients = [
+    members = [
         Recipient(member.id, member.name, openid, voice_on(member, year))
         for member, path, openid in rows
-        if within(path, audience.unit_path)
-        and _kind_matches(member, audience.kind, year)
-        and member.id != exclude
+        if within(path, audience.unit_path) and _kind_matches(member, audience.kind, year)
     ]
     label = (
         name
         if audience.kind is AudienceKind.ALL
         else content.text("audience_label", unit=name, kind=kind_label(content, audience.kind))
     )
-    return Preview(audience, label, recipients)
+    parts = len(split_text(text)) if text else 1
+    openids = [r.openid for r in members if r.openid is not None and r.member_id != sender]
+    spent = 0
+    if parts == 1:  # a notice of several messages is never mass-sent
+        async with db.read() as session:
+            spent = await session.run_sync(
+                lambda sync: quota_spent(sync, openids, now, settings, audience.unit_path)
+            )
+    return Preview(audience, label, members, sender, parts, len(text.strip()), spent)
+
+
+def preview_notes(content: Content, found: Preview) -> list[str]:
+    """What a secretary should know before confirming (the chat and `partybot broadcast` alike): a text
+    longer than one message, and members whose month has no mass send left for it."""
+    notes = []
+    if found.parts > 1:
+        notes.append(content.text("announce_long", chars=found.chars, parts=found.parts))
+    if found.quota_spent:
+        notes.append(content.text("announce_quota_spent", count=found.quota_spent))
+    return notes
 
 
 async def child_units(db: Database, scope_path: str, limit: int = 20) -> list[tuple[str, str]]:
@@ -269,9 +316,10 @@ def add_system_notice(
     member_ids: Sequence[int] = (),
     openids: Sequence[str] = (),
     audio: Sequence[tuple[bytes, float]] = (),
+    subject_member_id: int | None = None,
 ) -> int:
     """notify_members inside a transaction the caller already has (the change and its notice commit
-    together)."""
+    together). `subject_member_id`: the member the notice is about (bot.outbound.voice_messages)."""
     existing = session.scalar(select(Notice.id).where(Notice.kind == "system", Notice.author == key))
     if existing is not None:
         return int(existing)
@@ -294,6 +342,8 @@ def add_system_notice(
         audience_label="",
         recipients=len(recipients) + len(openids),
         mass_reports={},
+        subject_member_id=subject_member_id,
+        folded_keys=[],
         created_at=now,
     )
     session.add(notice)
@@ -407,6 +457,16 @@ def relay(session: Session, row_id: int, text: Callable[..., str], now: datetime
         helper.member_id,
     )
     row.last_error = None
+    # The later parts of a long notice still waiting for the member go with the helper's relay too.
+    session.execute(
+        update(OutboxRow)
+        .where(
+            OutboxRow.kind == "text",
+            OutboxRow.idempotency_key.like(f"part:{row_id}:%"),
+            OutboxRow.status.in_((OutboxStatus.WAITING_NEXT_REPLY.value, OutboxStatus.QUEUED.value)),
+        )
+        .values(status=OutboxStatus.RELAYED.value, channel=Channel.RELAY.value, updated_at=now)
+    )
     return OutboxStatus.RELAYED
 
 
@@ -560,27 +620,3 @@ async def mass_finished(db: Database, msgid: str, counts: dict[str, int], now: d
         return len(notice_ids)
 
     return await db.run(write)
-
-
-def mass_sends_this_month(session: Session, openids: Sequence[str], month_start: datetime) -> Counter[str]:
-    """How many mass sends each openid has had since the month began (the per-user cap is shared by
-    everyone sending on the account)."""
-    counted = (
-        OutboxStatus.SENT.value,
-        OutboxStatus.SENDING.value,
-        OutboxStatus.IN_DOUBT.value,
-        OutboxStatus.QUEUED.value,  # gathered for a mass send about to go
-    )
-    rows = session.execute(
-        select(OutboxRow.openid, func.count())
-        .where(
-            and_(
-                OutboxRow.openid.in_(list(openids)),
-                OutboxRow.channel == Channel.MASS_SEND.value,
-                OutboxRow.status.in_(counted),
-                OutboxRow.updated_at >= month_start,
-            )
-        )
-        .group_by(OutboxRow.openid)
-    ).all()
-    return Counter({str(openid): int(n) for openid, n in rows})

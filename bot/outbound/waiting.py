@@ -4,10 +4,11 @@ messages, or one per `听语音`). `WaitingReplies` is the index of who has some
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -17,7 +18,8 @@ from bot.outbound.notices import Channel, insert_outbox, outbox_values
 from models import Notice, OutboxRow, OutboxStatus
 from models.db import Database
 
-# Voice follows a next-reply text once the member's message has been recorded (write-behind).
+# Voice (and the rest of a long notice) follows a next-reply text once the member's message has been
+# recorded (write-behind).
 VOICE_FOLLOW_DELAY = timedelta(seconds=2)
 
 
@@ -72,10 +74,46 @@ def follow_voice(session: Session, row_id: int, now: datetime, *, waiting: bool)
     insert_outbox(session, [values])
 
 
+def part_key(row_id: int, number: int) -> str:
+    return f"part:{row_id}:{number}"
+
+
+def send_in_parts(
+    session: Session, row_id: int, parts: Sequence[tuple[int, str]], now: datetime, *, waiting: bool
+) -> None:
+    """A text longer than one message, as (number, part): waiting for the next message (`waiting`), the row
+    carries the first part and each later one is a `text` row of its own, after it; otherwise the first
+    parts already went and these are queued to go as soon as a channel opens."""
+    row = session.get(OutboxRow, row_id)
+    if row is None or not parts:
+        return
+    later = list(parts)
+    if waiting:
+        row.payload = {**(row.payload or {}), "text": later.pop(0)[1]}
+    insert_outbox(
+        session,
+        [
+            outbox_values(
+                part_key(row_id, number),
+                "text",
+                now,
+                openid=row.openid,
+                member_id=row.member_id,
+                notice_id=row.notice_id,
+                payload={"text": part, "part_of": row_id},
+                status=(OutboxStatus.WAITING_NEXT_REPLY if waiting else OutboxStatus.QUEUED).value,
+                channel=Channel.NEXT_REPLY.value if waiting else None,
+                next_attempt_at=None if waiting else now,
+            )
+            for number, part in later
+        ],
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Waiting:
     id: int
-    kind: str  # late_reply, notice, relay
+    kind: str  # late_reply, notice, relay, text (a later part of a long notice)
     text: str
     voice: bool = False  # a voice-mode member's notice: its audio follows
 
@@ -162,6 +200,22 @@ async def mark_sent_with_reply(
             )
             for row_id in ids:
                 follow_voice(session, row_id, now, waiting=not voice_follows)
+            if voice_follows:
+                # The rest of a long notice need not wait for yet another message: this one opened the window.
+                session.execute(
+                    update(OutboxRow)
+                    .where(
+                        OutboxRow.kind == "text",
+                        OutboxRow.status == OutboxStatus.WAITING_NEXT_REPLY.value,
+                        or_(*(OutboxRow.idempotency_key.like(f"part:{row_id}:%") for row_id in ids)),
+                    )
+                    .values(
+                        status=OutboxStatus.QUEUED.value,
+                        channel=None,
+                        next_attempt_at=now + VOICE_FOLLOW_DELAY,
+                        updated_at=now,
+                    )
+                )
         if voice_ids:
             session.execute(
                 update(OutboxRow)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import cast
@@ -32,9 +33,10 @@ from bot.edge.replies import TextReply, reply_from_json
 from bot.metrics import Metrics
 from bot.outbound.channels import Channels, Job, Outcome
 from bot.outbound.media import NoticeVoice
-from bot.outbound.notices import Channel, mass_sends_this_month, relay
+from bot.outbound.notices import Channel, relay
+from bot.outbound.quota import mass_room
 from bot.outbound.ratelimit import RateLimiter
-from bot.outbound.waiting import follow_voice
+from bot.outbound.waiting import follow_voice, send_in_parts
 from bot.settings import AccountKind
 from bot.wechat.errors import WeChatError
 from bot.wechat.gateway import WeChatGateway
@@ -45,7 +47,7 @@ from models.db import Database
 log = logging.getLogger(__name__)
 
 SENDING = OutboxStatus.SENDING.value
-KINDS = ("late_reply", "notice", "relay", "voice")
+KINDS = ("late_reply", "notice", "relay", "voice", "text")
 # Mass sends: WeChat wants at least 2 openids per call and takes at most 10 000.
 MASS_MIN, MASS_MAX = 2, 10_000
 # Mass candidates wait this long for the rest of their notice, so one call covers the audience.
@@ -252,16 +254,13 @@ class DeliveryWorker:
 
     # --- the mass-send caps (the channel itself is chosen by bot.outbound.channels) ----------------
 
-    def _month_start(self, now: datetime) -> datetime:
-        local = now.astimezone(self._tz)
-        return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
     def _day_start(self, now: datetime) -> datetime:
         return now.astimezone(self._tz).replace(hour=0, minute=0, second=0, microsecond=0)
 
     async def _mass_allowed(self, jobs: list[Job], now: datetime) -> set[int]:
-        """Which mass candidates the caps allow: per user a month (service account), one a day for the
-        account (subscription account)."""
+        """Which mass candidates the caps allow: on a service account per member a month, less the reserve
+        kept for the community when the notice is a branch's or a group's (bot.outbound.quota.mass_room);
+        on a subscription account one a day for the account."""
         if not jobs:
             return set()
         if self._gateway.account is AccountKind.SUBSCRIPTION:
@@ -279,11 +278,27 @@ class DeliveryWorker:
             if today is not None:
                 return set()
             return {j.id for j in jobs}
-        cap = self._settings.mass_per_user_month
-        openids = [j.openid for j in jobs if j.openid]
-        month = self._month_start(now)
-        used = await self._db.run(lambda session: mass_sends_this_month(session, openids, month))
-        return {j.id for j in jobs if used.get(j.openid or "", 0) < cap}
+        settings = self._settings
+
+        def allowed(session: Session) -> set[int]:
+            notice_ids = sorted({j.notice_id for j in jobs if j.notice_id is not None})
+            paths = dict(
+                session.execute(select(Notice.id, Notice.unit_path).where(Notice.id.in_(notice_ids))).all()
+            )
+            granted: set[int] = set()
+            taken: Counter[str] = Counter()  # sends this batch already grants each member
+            for notice_id in notice_ids:
+                mine = [j for j in jobs if j.notice_id == notice_id and j.openid]
+                openids = [str(j.openid) for j in mine]
+                room = mass_room(session, openids, now, settings, str(paths.get(notice_id, "")))
+                for job in mine:
+                    openid = str(job.openid)
+                    if room[openid] - taken[openid] > 0:
+                        taken[openid] += 1
+                        granted.add(job.id)
+            return granted
+
+        return await self._db.run(allowed)
 
     # --- delivering ----------------------------------------------------------------------------
 
@@ -309,6 +324,7 @@ class DeliveryWorker:
     async def _settle_locally(self, jobs: list[Job], now: datetime) -> None:
         """Channels that need no API call now: wait for the next reply, relay, gather for a mass send."""
         relay_text = self._content.text
+        parts = {j.id: self._channels.parts(j) for j in jobs if j.channel is Channel.NEXT_REPLY}
 
         def write(session: Session) -> list[tuple[str, str]]:
             results: list[tuple[str, str]] = []
@@ -341,6 +357,8 @@ class DeliveryWorker:
                             updated_at=now,
                         )
                     )
+                    if len(parts.get(job.id, ())) > 1:
+                        send_in_parts(session, job.id, list(enumerate(parts[job.id], 1)), now, waiting=True)
                     results.append((Channel.NEXT_REPLY.value, OutboxStatus.WAITING_NEXT_REPLY.value))
             return results
 
@@ -435,6 +453,7 @@ class DeliveryWorker:
             if o.close == Channel.CUSTOMER_SERVICE.value and job.openid
         ]
         follow = [job.id for job, o in results if o.voice_follow]
+        rest = [(job.id, o.rest) for job, o in results if o.rest]
 
         def write(session: Session) -> None:
             if rows:
@@ -445,6 +464,8 @@ class DeliveryWorker:
                 session.execute(CLOSE_ALLOWANCE, closed)
             for row_id in follow:
                 follow_voice(session, row_id, now, waiting=True)
+            for row_id, parts in rest:
+                send_in_parts(session, row_id, parts, now, waiting=False)
 
         await self._db.run(write)
         for job, outcome in results:

@@ -7,13 +7,22 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from models import BindingAttempt, BindingCode, ConversationState, InboundLog, Notice, NoticeClip
+from models import (
+    BindingAttempt,
+    BindingCode,
+    ConversationState,
+    IdentityChange,
+    InboundLog,
+    Notice,
+    NoticeClip,
+)
 from scheduler.jobs.base import JobDeps
 
 
 async def housekeeping(deps: JobDeps, now: datetime) -> str:
     """Data kept only as long as it serves (DOMAIN.md, personal information): expired conversations, old
-    binding attempts and codes, and the inbound log past its retention period."""
+    binding attempts and codes, the inbound log past its retention period, identity changes every process
+    has long read."""
     retention = now - timedelta(days=deps.settings.inbound_retention_days)
     voice_cutoff = now - timedelta(days=deps.settings.voice_retention_days)
 
@@ -24,6 +33,9 @@ async def housekeeping(deps: JobDeps, now: datetime) -> str:
             ("binding_attempts", delete(BindingAttempt).where(BindingAttempt.at < now - timedelta(hours=1))),
             ("binding_codes", delete(BindingCode).where(BindingCode.expires_at < now - timedelta(days=30))),
             ("inbound_log", delete(InboundLog).where(InboundLog.received_at < retention)),
+            # Every process reads identity changes within seconds (PARTYBOT_IDENTITY_POLL_S); one started
+            # later reads everyone afresh. A day is ample.
+            ("identity_changes", delete(IdentityChange).where(IdentityChange.at < now - timedelta(days=1))),
             # Members' own voice messages kept for their secretary (with consent), past their retention.
             (
                 "voice_messages",
