@@ -124,8 +124,9 @@ async def test_jobs_keep_data_only_as_long_as_it_serves(make_settings: Any, cloc
         await old_and_new_rows(db, clock)
         deps = JobDeps(db, settings, load_content())
         summary = await job_named("housekeeping").run(deps, clock.now())
-        assert (
-            summary == "conversations 1, binding_attempts 1, binding_codes 0, inbound_log 1, identity_changes 0, voice_messages 0"
+        assert summary == (
+            "conversations 1, binding_attempts 1, binding_codes 0, inbound_log 1, identity_changes 0, "
+            "voice_messages 0"
         )
         assert (await count(db, BindingAttempt), await count(db, InboundLog)) == (1, 1)
         assert await job_named("expire_waiting_replies").run(deps, clock.now()) == "expired 1"
@@ -150,7 +151,7 @@ def test_jobs_cli(database_url: str) -> None:
         and "expire_waiting_replies" in listed.output
     )
     # The next runs in Beijing time, with the offset (the CLI's one format for a moment).
-    next_run = r"housekeeping +下次运行 \d{4}-\d\d-\d\d \d\d:\d\d \+08:00 "
+    next_run = r"housekeeping +下次运行 \d{4}-\d\d-\d\d \d\d:\d\d \+08:00 +删除过期的会话"
     assert re.search(next_run, listed.output), listed.output
     ran = runner.invoke(main, ["jobs", "run", "housekeeping", "--now", "2026-12-18T09:00"], env=env)
     assert ran.exit_code == 0 and ran.output.startswith("housekeeping（按 2026-12-18 09:00 +08:00 运行）：")

@@ -16,13 +16,14 @@ from bot.settings import Settings, SettingsError, load_settings
 
 
 @cache
-def _content() -> Content:
+def content() -> Content:
+    """content/, loaded once per command."""
     return load_content()
 
 
 def say(key: str, /, **values: object) -> str:
     """A text from content/texts.yaml (Simplified Chinese, like the chat), formatted with values."""
-    return _content().text(key, **values)
+    return content().text(key, **values)
 
 
 def local_time(when: datetime, zone: str) -> str:

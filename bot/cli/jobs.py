@@ -7,7 +7,7 @@ from datetime import datetime
 
 import click
 
-from bot.cli.common import fail, local_time, say, settings_or_exit
+from bot.cli.common import content, fail, local_time, say, settings_or_exit
 from bot.clock import SystemClock
 
 
@@ -23,7 +23,8 @@ def register(main: click.Group) -> None:
         settings = settings_or_exit()
         for job, when in next_runs(SystemClock().now(), settings.timezone):
             shown = local_time(when, settings.timezone) if when else say("cli_job_never")
-            click.echo(say("cli_job_line", name=job.name, when=shown, description=job.description))
+            described = content().texts.get("job_descriptions", {}).get(job.name, job.description)
+            click.echo(say("cli_job_line", name=job.name, when=shown, description=described))
 
     @jobs.command("run")
     @click.argument("name")
