@@ -140,6 +140,7 @@ async def test_a_broadcast_reaches_each_member_once_by_the_best_open_channel(
     # One mass send for the three outside the allowance, with a clientmsgid; WeChat's report is kept.
     mass = stack.sends(api="mass")
     assert {s.openid for s in mass} == {"o-YX-003", "o-YX-007", "o-YX-012"}
+    await stack.fake.settle()  # WeChat's MASSSENDJOBFINISH report is pushed to the webhook after the send
     async with db.read() as session:
         notice = await session.scalar(select(Notice))
     assert notice is not None
