@@ -50,3 +50,13 @@ def settings_or_exit(**overrides: object) -> Settings:
         return load_settings(**overrides)
     except SettingsError as exc:
         fail(say("cli_config_error", reason=exc))
+
+
+def group(main: click.Group, name: str, help_text: str) -> click.Group:
+    """The subcommand group `name` (`members`, `staff`, ...), made once: several families add to it."""
+    existing = main.commands.get(name)
+    if isinstance(existing, click.Group):
+        return existing
+    made = click.Group(name, help=help_text)
+    main.add_command(made)
+    return made

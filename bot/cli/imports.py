@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from bot.cli.common import fail, settings_or_exit
+from bot.cli.common import fail, group, settings_or_exit
 from bot.clock import SystemClock
 from bot.domain.importing import (
     ImportFailed,
@@ -41,24 +41,15 @@ PROGRESS_EVERY = 500  # rows between two progress lines on stderr (only files at
 
 def register(main: click.Group) -> None:
     """Add the import, admin and keygen commands to `partybot` (joining groups that already exist)."""
-    _group(
+    group(
         main, "org", "The organisation tree (街道党工委 → 社区党委 → 网格党支部 → 楼栋党小组 → 党员中心户)."
     ).add_command(org_import, "import")
-    _group(main, "members", "The member ledger (党员台账).").add_command(members_import, "import")
-    _group(main, "staff", "Grid workers (网格员) and other community staff.").add_command(
+    group(main, "members", "The member ledger (党员台账).").add_command(members_import, "import")
+    group(main, "staff", "Grid workers (网格员) and other community staff.").add_command(
         staff_import, "import"
     )
-    _group(main, "admin", "Administrators (everything, all units).").add_command(admin_add, "add")
+    group(main, "admin", "Administrators (everything, all units).").add_command(admin_add, "add")
     main.add_command(keygen, "keygen")
-
-
-def _group(main: click.Group, name: str, help_text: str) -> click.Group:
-    existing = main.commands.get(name)
-    if isinstance(existing, click.Group):
-        return existing
-    group = click.Group(name, help=help_text)
-    main.add_command(group)
-    return group
 
 
 def _import_options(fn: F) -> F:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import click
 from sqlalchemy import select
 
-from bot.cli.common import fail, local_date, local_time, say, settings_or_exit
+from bot.cli.common import fail, group, local_date, local_time, say, settings_or_exit
 from bot.clock import SystemClock
 from bot.domain.audit import actor_for, record
 from bot.domain.binding import QR_LIFETIME, Binder, Issued, Person, Who
@@ -21,19 +21,10 @@ from models import AuditEntry, Member, Staff
 from models.db import Database
 
 
-def _group(main: click.Group, name: str, help_text: str) -> click.Group:
-    existing = main.commands.get(name)
-    if isinstance(existing, click.Group):
-        return existing
-    group = click.Group(name, help=help_text)
-    main.add_command(group)
-    return group
-
-
 def register(main: click.Group) -> None:
 
-    members = _group(main, "members", "The member ledger (党员台账): import, binding codes, reports.")
-    staff = _group(main, "staff", "Grid workers (网格员) and other community staff.")
+    members = group(main, "members", "The member ledger (党员台账): import, binding codes, reports.")
+    staff = group(main, "staff", "Grid workers (网格员) and other community staff.")
 
     def vault_or_exit(settings: Settings) -> Vault:
         if not settings.data_key:

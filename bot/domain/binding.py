@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from bot.domain import audit
@@ -377,8 +377,7 @@ async def pending_in_scope(db: Database, scope_path: str) -> list[tuple[BindingR
             .where(BindingRequest.status == "pending")
             .order_by(BindingRequest.id)
         )
-        if scope_path:
-            query = query.where((OrgUnit.path == scope_path) | OrgUnit.path.startswith(scope_path + "/"))
+        query = query.where(in_scope(scope_path))
         return [(r[0], r[1], r[2]) for r in (await session.execute(query)).all()]
 
 
@@ -391,8 +390,7 @@ async def members_named(db: Database, name: str, scope_path: str) -> list[tuple[
             .where(Member.name == name, Member.active.is_(True))
             .order_by(Member.number)
         )
-        if scope_path:
-            query = query.where((OrgUnit.path == scope_path) | OrgUnit.path.startswith(scope_path + "/"))
+        query = query.where(in_scope(scope_path))
         return [(r[0], r[1]) for r in (await session.execute(query)).all()]
 
 
@@ -405,6 +403,12 @@ async def staff_named(db: Database, name: str, scope_path: str) -> list[tuple[St
             .where(Staff.name == name, Staff.active.is_(True))
             .order_by(Staff.number)
         )
-        if scope_path:
-            query = query.where((OrgUnit.path == scope_path) | OrgUnit.path.startswith(scope_path + "/"))
+        query = query.where(in_scope(scope_path))
         return [(r[0], r[1]) for r in (await session.execute(query)).all()]
+
+
+def in_scope(scope_path: str) -> ColumnElement[bool]:
+    """The joined OrgUnit lies in a scope: the SQL form of bot.domain.policy.within ("" is every unit)."""
+    if not scope_path:
+        return true()
+    return or_(OrgUnit.path == scope_path, OrgUnit.path.startswith(scope_path + "/"))
