@@ -41,6 +41,7 @@ import ctypes
 import datetime as dt
 import hashlib
 import http.client
+import importlib.util
 import json
 import math
 import os
@@ -96,6 +97,9 @@ PARTYBOT = PYTHON.with_name("partybot")
 
 RESULTS_START = "<!-- webhook-bench:results:start -->"
 RESULTS_END = "<!-- webhook-bench:results:end -->"
+# --uvloop's results go beside them, in a section of their own.
+UVLOOP_START = "<!-- webhook-bench:results-uvloop:start -->"
+UVLOOP_END = "<!-- webhook-bench:results-uvloop:end -->"
 
 MEMBERS = 100_000  # bound members in the seeded database (--members)
 CONNECTIONS = 50
@@ -185,7 +189,12 @@ class Server:
 
 
 def start_server(
-    scenario: Scenario, workdir: Path, reply_file: Path, core: int, community: seed_community.Built | None
+    scenario: Scenario,
+    workdir: Path,
+    reply_file: Path,
+    core: int,
+    community: seed_community.Built | None,
+    uvloop: bool = False,
 ) -> Server:
     port = free_port()
     # No PARTYBOT_* from the caller's environment, and a cwd without a .env: only these settings.
@@ -201,12 +210,15 @@ def start_server(
             "PARTYBOT_DATABASE_URL": f"sqlite:///{database}",
             "PARTYBOT_DATA_KEY": seed_community.DATA_KEY,
             "PARTYBOT_LOG_LEVEL": "WARNING",
+            # Explicit either way: `auto` would pick uvloop whenever it is installed.
+            "PARTYBOT_UVLOOP": "1" if uvloop else "0",
         }
         if scenario.safe:
             env |= {"PARTYBOT_WECHAT_APPID": APPID, "PARTYBOT_WECHAT_AES_KEY": AES_KEY}
         command = [str(PARTYBOT), "serve", "--host", "127.0.0.1", "--port", str(port)]
     else:
         command = [str(PYTHON), str(BARE_APP), "--port", str(port), "--reply-file", str(reply_file)]
+        command += ["--uvloop"] if uvloop else []
     log_path = workdir / "server.log"
     with log_path.open("wb") as log:
         # taskset execs the server, so proc.pid is the server's own pid (for its CPU time).
@@ -448,6 +460,11 @@ class Settings:
     load_core: int
     smoke: bool = False  # only whether it runs: figures are not judged
     profile_dir: Path | None = None
+    uvloop: bool = False  # both servers on uvloop rather than asyncio's own loop
+
+    @property
+    def loop(self) -> str:
+        return "uvloop" if self.uvloop else "asyncio"
 
     @property
     def cores(self) -> tuple[int, int]:
@@ -474,7 +491,7 @@ def run_scenario(
     records = workdir / "requests.bin"
     # The warm-up file is sized for the fastest rate possible here, so it does not run out.
     warm_count = math.ceil(rate_ceiling * settings.warmup_s) + 2 * settings.connections
-    server = start_server(scenario, workdir, reply_file, settings.server_core, community)
+    server = start_server(scenario, workdir, reply_file, settings.server_core, community, settings.uvloop)
     profiler: profile_summary.Recording | None = None
     profile = ""
     try:
@@ -688,7 +705,8 @@ def results_section(result: Run, settings: Settings, command: str, started: dt.d
         [
             f"Run {started:%Y-%m-%d %H:%M} UTC: `{command}` ({settings.duration_s} s measured after "
             f"{settings.warmup_s} s warm-up per scenario, {settings.connections} connections, server on "
-            f"core {settings.server_core}, wrk on core {settings.load_core}); partybot source "
+            f"core {settings.server_core}, wrk on core {settings.load_core}, both servers on "
+            f"{settings.loop}'s event loop); partybot source "
             f"{result.fingerprint} (sha256 of {', '.join(f'{d}/' for d in SOURCE_DIRS)}).",
             "",
             f"Machine: {machine_line()}.",
@@ -704,13 +722,14 @@ def results_section(result: Run, settings: Settings, command: str, started: dt.d
     )
 
 
-def write_results(section: str) -> None:
+def write_results(section: str, uvloop: bool = False) -> None:
+    first, last = (UVLOOP_START, UVLOOP_END) if uvloop else (RESULTS_START, RESULTS_END)
     text = BENCHMARKS_MD.read_text(encoding="utf-8")
-    start, end = text.find(RESULTS_START), text.find(RESULTS_END)
+    start, end = text.find(first), text.find(last)
     if start < 0 or end < start:
-        raise BenchError(f"{BENCHMARKS_MD} has no {RESULTS_START} ... {RESULTS_END} section")
+        raise BenchError(f"{BENCHMARKS_MD} has no {first} ... {last} section")
     BENCHMARKS_MD.write_text(
-        text[: start + len(RESULTS_START)] + "\n" + section + "\n" + text[end:], encoding="utf-8"
+        text[: start + len(first)] + "\n" + section + "\n" + text[end:], encoding="utf-8"
     )
 
 
@@ -758,7 +777,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="check that it runs (crashes, errors, wrong answers), not the figures: no wait for idle "
         "cores, one core will do, running out of requests is only a warning",
     )
-    parser.add_argument("--write", action="store_true", help="rewrite the results section of BENCHMARKS.md")
+    parser.add_argument(
+        "--uvloop",
+        action="store_true",
+        help="run both servers on uvloop (the `speed` extras) instead of asyncio's own event loop",
+    )
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="rewrite the results section of BENCHMARKS.md (with --uvloop: its uvloop section)",
+    )
     args = parser.parse_args(argv)
     args.duration = args.duration or (5 if args.quick else 20)
     args.warmup = args.warmup or (1 if args.quick else 3)
@@ -773,6 +801,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--members must be at least 1")
     if args.write and (args.smoke or args.profile):
         parser.error("--write is for a plain measured run, not with --smoke or --profile")
+    if args.uvloop and args.profile:
+        parser.error("--profile reads asyncio's event loop in the stacks: run it without --uvloop")
+    if args.uvloop and importlib.util.find_spec("uvloop") is None:
+        parser.error("--uvloop needs uvloop: .venv/bin/pip install -e '.[speed]'")
     return args
 
 
@@ -910,7 +942,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings(
             args.duration, args.warmup, args.connections, args.max_rate, *cores(args.smoke), args.smoke,
-            args.profile,
+            args.profile, args.uvloop,
         )  # fmt: skip
         result = run(args, settings)
     except BenchError as exc:
@@ -924,7 +956,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nWhere {outcome.scenario.key}'s server spent its time (py-spy):\n\n{outcome.profile}")
     if args.write:
         try:
-            write_results(section)
+            write_results(section, args.uvloop)
         except BenchError as exc:
             print(f"webhook_bench: {exc}", file=sys.stderr)
             return 2

@@ -16,11 +16,14 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
-from bot.clock import Clock, SystemClock
+from bot.clock import Clock, clock_for
 from bot.content import Content, load_content
 from bot.domain.binding import Binder
 from bot.domain.identity import Identities
 from bot.domain.privacy import Vault
+from bot.domain.study import study_sources
+from bot.domain.study_index import StudyLibrary
+from bot.domain.study_index import fingerprint as study_fingerprint
 from bot.edge.conversation import Conversations
 from bot.edge.dedupe import DedupeStore, MemoryDedupe, RedisDedupe
 from bot.edge.dispatcher import Dispatcher
@@ -71,22 +74,35 @@ def build_root_router(extra: Sequence[Router] = ()) -> Router:
         events,
         fallback,
         help,
+        meetings,
         member,
         menu_items,
+        points,
+        records,
         staff,
+        study,
+        theme_day,
         voice_messages,
     )
 
     root = Router("root")
     root.include(
         help.router(),
+        # Right after help: their steps take free text (a record's text may well say 主题党日) and photos.
+        records.router(),
+        meetings.router(),
         dual_report.router(),
         staff.router(),
         announce.router(),
+        theme_day.scan_router(),
         binding.router(),
         member.router(),
         events.router(),
         voice_messages.router(),
+        # Before theme_day: `已学` while reading a material confirms that material (theme_day's 已学 is 补学).
+        study.router(),
+        points.router(),
+        theme_day.router(),
     )
     for router in extra:
         root.include(router)
@@ -111,7 +127,9 @@ def create_app(
         quiet_jieba()
         nlp = NLP(content)
     app[SETTINGS] = settings
-    app[CLOCK] = clock or SystemClock()
+    if clock is None and settings.clock_file is not None:
+        log.warning("PARTYBOT_CLOCK_FILE is set: time is read from %s (demo only)", settings.clock_file)
+    app[CLOCK] = clock or clock_for(settings.clock_file, settings.timezone)
     app[CONTENT] = content
     app[NLP_KEY] = nlp
     app[METRICS] = Metrics()
@@ -170,6 +188,16 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         users=Users(db, write_behind, conversations, identities, binder),
         late_replies=LateReplies(db, clock),
     )
+    services.study = StudyLibrary(
+        db,
+        app[NLP_KEY].search_tokens,
+        study_fingerprint(app[CONTENT].userdict_path),
+        study_sources(settings.study_dir),
+        timezone=settings.timezone,
+        scan_s=settings.study_scan_s,
+    )
+    await services.study.refresh(clock.now(), force=True)
+    log.info("study materials indexed", extra={"materials": len(services.study)})
     dispatcher = Dispatcher(app[ROOT_ROUTER], settings, app[CONTENT], app[NLP_KEY], services)
     app[SERVICES] = services
     app[WEBHOOK] = Webhook(settings, dispatcher, services)
@@ -203,7 +231,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     write_behind.start()
     scheduler: Scheduler | None = None
     if app[RUN_WORKER]:
-        scheduler = Scheduler(JobDeps(db, settings, app[CONTENT], gateway), clock, worker_id)
+        scheduler = Scheduler(
+            JobDeps(db, settings, app[CONTENT], gateway, holidays=services.holidays), clock, worker_id
+        )
         await scheduler.start()
     stop_worker = asyncio.Event()
     worker_task = asyncio.create_task(_background(app, worker_id, stop_worker)) if app[RUN_WORKER] else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,12 @@ class Content:
         if not isinstance(template, str):
             raise ContentError(f"content/texts.yaml has no text {key!r}")
         return template.format(**values) if values else template
+
+    def moment(self, when: datetime, *, with_time: bool = True) -> str:
+        """A local moment as people write it: 12月20日（星期日）09:00 (texts.yaml `moment`, `weekdays`)."""
+        weekday = self.texts["weekdays"][when.weekday()]
+        key = "moment" if with_time else "moment_date"
+        return self.text(key, month=when.month, day=when.day, weekday=weekday, time=f"{when:%H:%M}")
 
     def kind_name(self, kind: str) -> str:
         names = self.texts.get("kind_names", {})
@@ -112,9 +119,26 @@ def _load_yaml(path: Path) -> Any:
         raise ContentError(f"{path}: {exc}") from exc
 
 
+def _capability_texts(folder: Path, taken: set[str]) -> dict[str, Any]:
+    """content/texts/*.yaml: a capability's texts in a file of its own, merged into texts.yaml's (a key
+    defined twice is an error, not a silent override)."""
+    found: dict[str, Any] = {}
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        doc = _load_yaml(path)
+        if not isinstance(doc, dict):
+            raise ContentError(f"{path}: must be a mapping")
+        twice = sorted((taken | set(found)) & set(doc))
+        if twice:
+            raise ContentError(f"{path}: texts defined twice: {', '.join(twice)}")
+        found.update(doc)
+    return found
+
+
 def load_content(directory: Path | None = None) -> Content:
     directory = directory or default_content_dir()
     texts = _load_yaml(directory / "texts.yaml")
+    if isinstance(texts, dict):
+        texts.update(_capability_texts(directory / "texts", set(texts)))
     menus_doc = _load_yaml(directory / "menus.yaml")
     intents_doc = _load_yaml(directory / "intents.yaml")
     if not isinstance(texts, dict) or not isinstance(menus_doc, dict) or not isinstance(intents_doc, dict):

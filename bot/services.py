@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock
 from bot.domain.binding import Binder
+from bot.domain.calendar import Holidays
 from bot.domain.identity import Identities
 from bot.domain.privacy import Vault
+from bot.domain.study_index import StudyLibrary
 from bot.edge.conversation import Conversations
 from bot.edge.dedupe import DedupeStore
 from bot.edge.locks import UserLocks
@@ -23,6 +26,7 @@ from bot.metrics import Metrics
 from bot.outbound.media import NoticeVoice
 from bot.outbound.waiting import WaitingReplies
 from bot.voice.speech import ASRBackend
+from bot.wechat.account import Capability, allowed
 from bot.wechat.errors import WeChatError
 from bot.wechat.gateway import WeChatGateway
 from models import ConversationState, InboundLog, OutboxRow, OutboxStatus, WeChatUser
@@ -185,6 +189,22 @@ class Services:
     gateway: WeChatGateway | None = None
     asr: ASRBackend | None = None
     notice_voice: NoticeVoice | None = None  # notices read aloud (`听语音` on an account without push)
+    # Statutory holidays (content/holidays.yaml over the chinesecalendar package), shared with the jobs.
+    holidays: Holidays = field(default_factory=Holidays.load)
+    # 学习园地's search index (bot.domain.study_index), built at start-up.
+    study: StudyLibrary | None = None
+
+    async def qr_image_url(self, scene: str, seconds: int) -> str | None:
+        """A temporary parametric QR code's image address (to show or print), or None when the account may
+        not make one or WeChat refused (logged)."""
+        if self.gateway is None or not allowed(self.gateway.settings.wechat_account, Capability.QRCODE):
+            return None
+        try:
+            qr = await self.gateway.create_qrcode(scene, max(60, seconds))
+        except WeChatError as exc:
+            log.warning("QR code for %s could not be made: %s", scene.split(":", 1)[0], exc)
+            return None
+        return f"https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket={quote(qr.ticket)}"
 
     async def download_voice(self, media_id: str | None, key: str) -> bytes | None:
         """A voice message's audio (WeChat keeps it 3 days), or None when there is no gateway or the

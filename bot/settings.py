@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,29 @@ class Settings(BaseSettings):
     voice_retention_days: int = Field(default=7, ge=0, le=30)
     # An elderly or unbound member not reached within this many hours: their helper is asked to relay.
     relay_after_h: float = Field(default=24.0, ge=0)
+    # 主题党日 of a unit when neither it nor any unit above has a rule in the org file. The 20th: a fixed
+    # date elderly members remember, in every month (no short-month clamp), and a week before the 28th's
+    # check of held events, so a holiday move, 补学 and the record still fit in the month.
+    theme_day_default_rule: str = "每月20日"
+    # When a theme day starts unless its secretary sets a time, and the sign-in window around the start.
+    theme_day_start: time = time(9, 0)
+    sign_in_before_min: int = Field(default=30, ge=0, le=240)
+    sign_in_after_min: int = Field(default=180, ge=30, le=24 * 60)
+    # Where records' photos (组织生活纪实) are kept, downloaded from WeChat within its 3 days.
+    data_dir: Path = Path("data")
+    # 学习园地: the community's own folder of materials (Markdown with front matter, beside the ones shipped
+    # in content/study), picked up without a restart: looked at at most every STUDY_SCAN_S seconds, on use.
+    study_dir: Path | None = None
+    study_scan_s: float = Field(default=5.0, ge=0, le=3600)
+    # New material goes out weekly (job study_push): the weekday (mon … sun) and the local time, at most
+    # STUDY_PUSH_MAX materials a week.
+    study_push_weekday: str = "mon"
+    study_push_time: time = time(19, 0)
+    study_push_max: int = Field(default=3, ge=1, le=20)
+
+    # The demo's time travel only (bot.clock.TravelClock): the server, its fake WeChat and `partybot jobs run
+    # --now` read the moment from this file, so moving it moves them all. Unset (production): real time.
+    clock_file: Path | None = None
 
     signature_max_age_s: int = Field(default=300, ge=1, le=86400)
     timezone: str = "Asia/Shanghai"
@@ -137,10 +161,20 @@ class Settings(BaseSettings):
     identity_poll_s: float = Field(default=1.0, ge=0, le=60)
     shutdown_grace_s: float = Field(default=10.0, ge=0)
     write_behind_interval_s: float = Field(default=0.2, gt=0)
+    # `partybot serve` on uvloop (the `speed` extras): auto (when installed), 1 (required), 0 (asyncio's).
+    uvloop: str = "auto"
     log_format: LogFormat = LogFormat.TEXT
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+
+    @field_validator("uvloop")
+    @classmethod
+    def _uvloop(cls, value: str) -> str:
+        choice = {"auto": "auto", "1": "1", "on": "1", "true": "1", "0": "0", "off": "0", "false": "0"}
+        if value.strip().lower() not in choice:
+            raise ValueError(f"must be auto, 1 or 0, not {value!r}")
+        return choice[value.strip().lower()]
 
     @field_validator("wechat_aes_key", "wechat_aes_key_previous")
     @classmethod
@@ -166,6 +200,23 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must be a sqlite:/// path or a postgresql:// URL")
         return value
+
+    @field_validator("study_push_weekday")
+    @classmethod
+    def _weekday(cls, value: str) -> str:
+        value = value.strip().lower()[:3]
+        if value not in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
+            raise ValueError("must be one of mon, tue, wed, thu, fri, sat, sun")
+        return value
+
+    @field_validator("theme_day_default_rule")
+    @classmethod
+    def _theme_day_rule(cls, value: str) -> str:
+        from bot.domain.importing.values import parse_theme_day
+
+        if parse_theme_day(value) is None:
+            raise ValueError(f"{value!r} is not a rule such as 每月20日 or 每月最后一个工作日")
+        return value.strip()
 
     @field_validator("timezone")
     @classmethod

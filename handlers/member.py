@@ -6,9 +6,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.domain.members import voice_on
+from bot.domain.members import own_record
 from bot.domain.policy import Action, may
-from bot.domain.privacy import mask_phone
 from bot.edge.context import Context
 from bot.edge.replies import Reply, TextReply, VoiceReply
 from bot.edge.router import Intent, Regex, Router
@@ -27,43 +26,29 @@ def router() -> Router:
                 return await dual_info(ctx, ctx.identity.dual_report_id)
             if ctx.identity.staff_id is not None:
                 return await staff_info(ctx, ctx.identity.staff_id)
-        if not may(ctx.identity, Action.VIEW_OWN_RECORD):
+        member_id, vault, year = ctx.identity.member_id, ctx.services.vault, ctx.clock.now().year
+        if not may(ctx.identity, Action.VIEW_OWN_RECORD) or member_id is None:
             return not_member(ctx)
-        async with ctx.db.read() as session:
-            row = (
-                await session.execute(
-                    select(Member, OrgUnit.path)
-                    .join(OrgUnit, Member.unit_id == OrgUnit.id)
-                    .where(Member.id == ctx.identity.member_id)
-                )
-            ).first()
-            if row is None:
-                return not_member(ctx)
-            member, path = row[0], row[1]
-            helper = await session.get(Member, member.helper_id) if member.helper_id else None
-        vault = ctx.services.vault
-        phone = vault.decrypt_phone(member.phone_enc) if vault else None  # their own: unmasked
-        none = ctx.text("none_text")
-        helper_text = none
-        if helper is not None:
-            helper_phone = vault.decrypt_phone(helper.phone_enc) if vault else None
-            helper_text = f"{helper.name} {mask_phone(helper_phone, ctx.text('phone_unregistered'))}"
-        address = " ".join(p for p in (member.building, member.door) if p) or none
+        record = await ctx.db.lookup(lambda connection: own_record(connection, member_id, vault, year))
+        if record is None:
+            return not_member(ctx)
+        none, unregistered = ctx.text("none_text"), ctx.text("phone_unregistered")
+        helper = none
+        if record.helper_name is not None:
+            helper = f"{record.helper_name} {record.helper_phone or unregistered}"
         return TextReply(
             ctx.text(
                 "my_info",
-                name=member.name,
-                unit=short_path(path),
-                status=member.status,
-                kind=member.kind,
-                post=ctx.text("post_label", post=member.post) if member.post else "",
-                phone=phone or ctx.text("phone_unregistered"),
-                address=address,
-                posts="、".join(member.volunteer_posts) or none,
-                voice=ctx.text(
-                    "voice_label_on" if voice_on(member, ctx.clock.now().year) else "voice_label_off"
-                ),
-                helper=helper_text,
+                name=record.name,
+                unit=short_path(record.unit_path),
+                status=record.status,
+                kind=record.kind,
+                post=ctx.text("post_label", post=record.post) if record.post else "",
+                phone=record.phone or unregistered,  # their own: unmasked
+                address=" ".join(p for p in (record.building, record.door) if p) or none,
+                posts="、".join(record.volunteer_posts) or none,
+                voice=ctx.text("voice_label_on" if record.voice else "voice_label_off"),
+                helper=helper,
             )
         )
 

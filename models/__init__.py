@@ -5,18 +5,31 @@ from models.base import Base
 from models.binding import Binding, BindingAttempt, BindingCode, BindingRequest, QRBindingToken
 from models.conversation import ConversationState
 from models.dual_report import DualReport
+from models.events import (
+    Attendance,
+    Event,
+    EventKind,
+    EventPhoto,
+    EventRecord,
+    EventStatus,
+    Invitation,
+    SignInCode,
+)
 from models.identity import IdentityChange
 from models.inbound import InboundLog
 from models.notice import Notice, NoticeClip
 from models.org import Building, Door, OrgUnit, UnitKind
 from models.outbox import Lease, OutboxRow, OutboxStatus
 from models.people import Admin, Member, Staff, VolunteerPost
+from models.points import PointEntry
+from models.study import StudyMaterial, StudyRead
 from models.token import AccessToken
 from models.wechat_user import WeChatUser
 
 __all__ = [
     "AccessToken",
     "Admin",
+    "Attendance",
     "AuditEntry",
     "Base",
     "Binding",
@@ -27,8 +40,14 @@ __all__ = [
     "ConversationState",
     "Door",
     "DualReport",
+    "Event",
+    "EventKind",
+    "EventPhoto",
+    "EventRecord",
+    "EventStatus",
     "IdentityChange",
     "InboundLog",
+    "Invitation",
     "Lease",
     "Member",
     "Notice",
@@ -36,8 +55,12 @@ __all__ = [
     "OrgUnit",
     "OutboxRow",
     "OutboxStatus",
+    "PointEntry",
     "QRBindingToken",
+    "SignInCode",
     "Staff",
+    "StudyMaterial",
+    "StudyRead",
     "UnitKind",
     "VolunteerPost",
     "WeChatUser",

@@ -7,14 +7,15 @@ fight over the file lock), reads on a small pool of their own. PostgreSQL: one a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy import Connection, Engine, Executable, create_engine, event, text
+from sqlalchemy.engine.interfaces import DBAPIConnection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
@@ -31,6 +32,17 @@ def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -
     cursor.close()
 
 
+def _sqlite_lookup_pragmas(dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+    _sqlite_pragmas(dbapi_conn, record)
+    cursor = dbapi_conn.cursor()
+    # On the event loop's thread: never write, and never wait long. A WAL reader only waits in rare
+    # moments (recovery after a crash, a checkpoint that truncates the log); then the read fails quickly
+    # and the message gets the handler-error answer rather than the loop stalling.
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.execute("PRAGMA busy_timeout=200")
+    cursor.close()
+
+
 def sqlite_path(url: str) -> Path | None:
     if not url.startswith("sqlite"):
         return None
@@ -43,12 +55,15 @@ T = TypeVar("T")
 
 class Database:
     """Reads are async (`read()`); every write is a short synchronous function run in one transaction by
-    `run(fn)`, committed when fn returns.
+    `run(fn)`, committed when fn returns; a short read on the message path (a few primary-key reads) is a
+    synchronous function too, run by `lookup(fn)`.
 
     SQLite: WAL mode; writes run in a single writer thread on one plain sqlite3 connection (one thread
     hand-off per transaction; aiosqlite costs several per statement), so the event loop never waits on the
-    file lock and writers never fight; reads use aiosqlite's pool. PostgreSQL: asyncpg for both, the
-    write function through `AsyncSession.run_sync`.
+    file lock and writers never fight; reads use aiosqlite's pool, and `lookup` a read-only connection of
+    its own on the event loop's thread (a WAL reader never waits on the writer, and a primary-key read
+    costs less than one hand-off to another thread). PostgreSQL: asyncpg for all of them, the synchronous
+    functions through `AsyncSession.run_sync`.
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -56,6 +71,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self._executor: ThreadPoolExecutor | None = None
         self._sync_engine: Engine | None = None
+        self._lookup_engine: Engine | None = None
         if self.is_sqlite:
             path = sqlite_path(url)
             if path is not None:
@@ -74,6 +90,16 @@ class Database:
             )
             event.listen(self._sync_engine, "connect", _sqlite_pragmas)
             self._sync_sessions = sessionmaker(self._sync_engine, expire_on_commit=False)
+            # One read-only connection for `lookup`, used only from the event loop's thread.
+            self._lookup_engine = create_engine(
+                sync_url,
+                echo=echo,
+                poolclass=QueuePool,
+                pool_size=1,
+                max_overflow=0,
+                connect_args={"check_same_thread": False},
+            )
+            event.listen(self._lookup_engine, "connect", _sqlite_lookup_pragmas)
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         else:
             self.reader = create_async_engine(url, echo=echo, pool_size=10, max_overflow=10)
@@ -97,6 +123,19 @@ class Database:
         with self._sync_sessions.begin() as session:
             return fn(session)
 
+    async def lookup(self, fn: Callable[[Connection], T]) -> T:
+        """A short read on the message path: fn(connection) is synchronous and reads a few rows by key
+        (Core, ideally `Prepared`; on SQLite it runs on the event loop's thread, so it must not scan).
+        Nothing it does is committed, and it never waits on the writer thread or a write in progress: on
+        SQLite a read-only connection of its own (WAL: each statement sees the last commit); on PostgreSQL
+        the pool's, through run_sync. A connection rather than a Session: a Session costs more than the
+        read."""
+        if self._lookup_engine is not None:
+            with self._lookup_engine.connect() as connection:
+                return fn(connection)
+        async with self.reader.connect() as connection:
+            return await connection.run_sync(fn)
+
     async def ping(self) -> bool:
         async with self.reader.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -104,10 +143,125 @@ class Database:
 
     async def dispose(self) -> None:
         await self.reader.dispose()
+        if self._lookup_engine is not None:
+            self._lookup_engine.dispose()
         if self._executor is not None:
             assert self._sync_engine is not None
             await asyncio.get_running_loop().run_in_executor(self._executor, self._sync_engine.dispose)
             self._executor.shutdown(wait=True)
+
+
+class Prepared:
+    """A Core statement compiled once per dialect and run on the DBAPI cursor itself, for the message path
+    and the write-behind: there SQLAlchemy's execution layer (~100 µs a call on the benchmark's machine)
+    costs more than the query. Parameters go through the columns' own bind processors and rows through
+    their result processors, so values are what `session.execute` would give; a dialect with named
+    parameters (not SQLite's nor asyncpg's) is simply run through `session.execute`.
+
+    `column_keys`: for an INSERT, the columns every row gives (the others are left to the database)."""
+
+    def __init__(self, statement: Executable, column_keys: Sequence[str] | None = None) -> None:
+        self.statement, self.column_keys = statement, column_keys
+        self._by_dialect: dict[str, _Compiled | None] = {}
+
+    def first(self, on: Session | Connection, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The first row (a tuple), or None."""
+        compiled = self._compiled(on)
+        if compiled is None:
+            row = on.execute(self.statement, dict(params)).first()
+            return None if row is None else tuple(row)
+        cursor = _dbapi(on).cursor()
+        try:
+            cursor.execute(compiled.sql, compiled.positional(params))
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        if row is None:
+            return None
+        results = compiled.results
+        return tuple(v if f is None or v is None else f(v) for f, v in zip(results, row, strict=True))
+
+    def executemany(self, on: Session | Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per row, in one DBAPI executemany."""
+        if not rows:
+            return
+        compiled = self._compiled(on)
+        if compiled is None:
+            on.execute(self.statement, [dict(r) for r in rows])
+            return
+        positional = compiled.positional
+        memo: dict[tuple[int, Any], Any] = {}
+        cursor = _dbapi(on).cursor()
+        try:
+            cursor.executemany(compiled.sql, [positional(r, memo) for r in rows])
+        finally:
+            cursor.close()
+
+    def _compiled(self, on: Session | Connection) -> _Compiled | None:
+        dialect = on.dialect if isinstance(on, Connection) else on.get_bind().dialect
+        key = f"{dialect.name}+{dialect.driver}"
+        if key not in self._by_dialect:
+            self._by_dialect[key] = _Compiled.of(self.statement, dialect, self.column_keys)
+        return self._by_dialect[key]
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]  # the parameters in the order the DBAPI takes them
+    constants: dict[str, Any]  # values fixed in the statement (`.values(kind="message")`)
+    binds: tuple[Callable[[Any], Any] | None, ...]
+    results: tuple[Callable[[Any], Any] | None, ...]
+
+    @classmethod
+    def of(
+        cls, statement: Executable, dialect: Dialect, column_keys: Sequence[str] | None
+    ) -> _Compiled | None:
+        compiled = statement.compile(  # type: ignore[attr-defined]  # every Core statement compiles
+            dialect=dialect, column_keys=list(column_keys) if column_keys is not None else None
+        )
+        if not compiled.positional or compiled.positiontup is None:
+            return None
+        names = tuple(compiled.positiontup)
+        binds = tuple(compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
+        constants = {n: b.effective_value for n, b in compiled.binds.items() if not b.required}
+        selected = getattr(statement, "selected_columns", ())
+        results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in selected)
+        return cls(compiled.string, names, constants, binds, results)
+
+    def positional(
+        self, params: Mapping[str, Any], memo: dict[tuple[int, Any], Any] | None = None
+    ) -> tuple[Any, ...]:
+        """The DBAPI's parameters. `memo`: values already processed in this batch (rows of a batch share
+        their timestamps, and a datetime costs microseconds to process)."""
+        constants = self.constants
+        out = []
+        for name, process in zip(self.names, self.binds, strict=True):
+            value = params[name] if name in params else constants[name]
+            if process is not None and value is not None:
+                if memo is None:
+                    value = process(value)
+                else:
+                    key = (id(process), value)
+                    try:
+                        done = memo.get(key, _MISSING)
+                    except TypeError:  # not hashable (a JSON list): processed every time
+                        done = process(value)
+                    else:
+                        if done is _MISSING:
+                            done = memo[key] = process(value)
+                    value = done
+            out.append(value)
+        return tuple(out)
+
+
+_MISSING = object()
+
+
+def _dbapi(on: Session | Connection) -> Any:
+    """The DBAPI connection (sqlite3's, or SQLAlchemy's adapter of asyncpg's under run_sync)."""
+    connection = on if isinstance(on, Connection) else on.connection()
+    return connection.connection.dbapi_connection
 
 
 def engine_for_migrations(url: str) -> AsyncEngine:

@@ -12,6 +12,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.clock import Clock
+from bot.settings import Settings
 from scheduler.jobs import JOBS, Job, JobDeps, job_named
 from scheduler.lease import DatabaseLease
 
@@ -21,12 +22,14 @@ LEASE = "scheduler"
 MISFIRE_GRACE_S = 3600  # a job missed by less than this (a restart) still runs once (coalesced)
 
 
-def trigger(job: Job, timezone: str) -> CronTrigger:
-    return CronTrigger(timezone=ZoneInfo(timezone), **job.cron)
+def trigger(job: Job, timezone: str, settings: Settings | None = None) -> CronTrigger:
+    return CronTrigger(timezone=ZoneInfo(timezone), **job.schedule(settings))
 
 
-def next_runs(now: datetime, timezone: str) -> list[tuple[Job, datetime | None]]:
-    return [(job, trigger(job, timezone).get_next_fire_time(None, now)) for job in JOBS]
+def next_runs(
+    now: datetime, timezone: str, settings: Settings | None = None
+) -> list[tuple[Job, datetime | None]]:
+    return [(job, trigger(job, timezone, settings).get_next_fire_time(None, now)) for job in JOBS]
 
 
 class Scheduler:
@@ -42,7 +45,7 @@ class Scheduler:
         for job in JOBS:
             aps.add_job(
                 self._when_leader,
-                trigger(job, timezone),
+                trigger(job, timezone, self.deps.settings),
                 args=[job],
                 id=job.name,
                 coalesce=True,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv (Python >= 3.11) and install partybot with its development tools; quick when nothing
+# Create .venv (Python >= 3.11) and install partybot with its development tools and uvloop; quick when nothing
 # changed (keyed on pyproject.toml). Sourced by test.sh and demo.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -11,6 +11,6 @@ stamp=".venv/.installed-$(sha1sum < pyproject.toml | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   echo "setting up .venv (first run only) ..." >&2
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  .venv/bin/python -m pip install -q -e '.[dev,speed]'  # speed: uvloop (PARTYBOT_UVLOOP)
   rm -f .venv/.installed-* && touch "$stamp"
 fi

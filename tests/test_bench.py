@@ -8,6 +8,7 @@ judging of rates and times (and the wait for idle cores), nothing else.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -71,6 +72,15 @@ def test_webhook_bench_runs(only: str, seed_cache: Path) -> None:
     assert "INVALID" not in out
 
 
+def test_webhook_bench_runs_on_uvloop(seed_cache: Path) -> None:
+    """`--uvloop`: the bare app and partybot (PARTYBOT_UVLOOP=1) both on uvloop (the `speed` extras)."""
+    needs_load_tools()
+    require("uvloop", importlib.util.find_spec("uvloop") is not None, ".venv/bin/pip install -e '.[speed]'")
+    out = run_script("webhook_bench.py", *smoke_args(seed_cache, "bare,plain-cold"), "--uvloop")
+    assert "both servers on uvloop's event loop" in out
+    assert "| plain-cold: " in out and "INVALID" not in out
+
+
 def test_webhook_bench_profile_runs(seed_cache: Path, tmp_path: Path) -> None:
     """`--profile` records the server with py-spy and summarises where its time went."""
     needs_load_tools()
@@ -98,3 +108,11 @@ def test_seed_community_runs(tmp_path: Path) -> None:
     out = run_script("seed_community.py", "--members", "120", "--out", str(target), "--no-cache")
     assert "120 members" in out
     assert target.stat().st_size > 0
+
+
+def test_study_bench_runs() -> None:
+    """学习园地: generated materials indexed (first and at start-up) and searched through the handler."""
+    out = run_script("study_bench.py", "--smoke")
+    assert "| start-up index (from stored tokens) | 73 |" in out
+    assert "| `学习 关键词`, handler path, p50 / p99 | 73 | 100 |" in out
+    assert "FAIL" not in out

@@ -9,14 +9,33 @@ import re
 import shutil
 import signal
 import subprocess
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
+from sqlalchemy import func, select
 
 from bot.dev.chat import parse_line, push_text
-from bot.dev.demo import ENV_MARKER, what, who, write_demo_env
+from bot.dev.demo import (
+    DEMO_ANSWERS,
+    ENV_MARKER,
+    demo_settings,
+    seed_demo,
+    seed_reads,
+    start_month,
+    walk_through,
+    what,
+    who,
+    write_demo_env,
+)
+from bot.domain.study import sync_all
+from bot.settings import AccountKind
+from models import Event, Invitation, Member, OrgUnit, PointEntry
+from models.db import Database
+from models.migrate import upgrade
 from tests.test_serve_process import PARTYBOT, free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -195,7 +214,7 @@ async def test_other_commands_in_the_demo_folder_work_against_the_running_demo(t
         jobs, issued, ran, outbox, unknown = await asyncio.gather(
             partybot(tmp_path, "jobs"),
             partybot(tmp_path, "members", "bind-code", "YX-009"),
-            partybot(tmp_path, "jobs", "run", "relay_unreached", "--now", "2026-12-18T09:00"),
+            partybot(tmp_path, "jobs", "run", "relay_unreached", "--now", "+1h"),
             partybot(tmp_path, "outbox"),
             partybot(tmp_path, "chat", "--as", "YX-999"),
         )
@@ -308,3 +327,85 @@ def test_the_console_line_names_who_and_what_briefly() -> None:
     assert what("voice", {"Recognition": "帮助"}) == "[语音] “帮助”"
     assert what("event", None, "click", "MENU_HELP") == "[点击 MENU_HELP]"
     assert what("event", {"Event": "MASSSENDJOBFINISH"}) == "[群发回执]"
+
+
+# --- the demo's month: this month's theme day for every branch, on the demo's clock ---------------------
+
+DEMO_BRANCHES = {
+    "青禾街道党工委/银杏社区党委": "每月25日",
+    "青禾街道党工委/银杏社区党委/第一网格党支部": "每月25日",
+    "青禾街道党工委/银杏社区党委/第二网格党支部": "每月第一个星期五",
+    "青禾街道党工委/银杏社区党委/第三网格党支部": "每月最后一个工作日",
+}
+
+
+async def _demo_month(tmp_path: Path, now: datetime) -> tuple[dict[str, Event], dict[str, Any], str]:
+    """The demo's seed and start-up as of `now`: each holding unit's event this month, the answers and
+    reads seeded, and the banner's walk-through."""
+    settings = demo_settings(tmp_path, "127.0.0.1", 1, 2, "a" * 43, AccountKind.SERVICE)
+    await upgrade(settings.database_url)
+    assert await seed_demo(settings, now)
+    await start_month(settings, now, answers=True)
+    db = Database(settings.database_url)
+    try:
+        await sync_all(db, None, now)  # what the app does at start
+        await seed_reads(settings, now)
+        month = f"{now.astimezone(ZoneInfo('Asia/Shanghai')):%Y-%m}"
+        async with db.read() as session:
+            events = {
+                str(path): event
+                for event, path in await session.execute(
+                    select(Event, OrgUnit.path)
+                    .join(OrgUnit, OrgUnit.id == Event.unit_id)
+                    .where(Event.kind == "theme_day", Event.month == month)
+                )
+            }
+            answered = {
+                str(number): (answer, reason)
+                for number, answer, reason in await session.execute(
+                    select(Member.number, Invitation.answer, Invitation.reason)
+                    .join(Invitation, Invitation.member_id == Member.id)
+                    .where(Member.number.in_(list(DEMO_ANSWERS)), Invitation.answer.is_not(None))
+                )
+            }
+            points = {
+                number: total
+                for number, total in await session.execute(
+                    select(Member.number, func.sum(PointEntry.points))
+                    .join(PointEntry, PointEntry.member_id == Member.id)
+                    .group_by(Member.number)
+                )
+            }
+    finally:
+        await db.dispose()
+    return events, {"answers": answered, "points": points}, await walk_through(settings, now)
+
+
+async def test_the_demo_starts_with_this_months_theme_day_for_every_branch(tmp_path: Path) -> None:
+    bj = ZoneInfo("Asia/Shanghai")
+    events, seeded, walk = await _demo_month(tmp_path, datetime(2026, 12, 2, 10, 0, tzinfo=bj))
+    assert set(events) == set(DEMO_BRANCHES)  # content/demo/org.csv's rules
+    starts = {path: e.starts_at.astimezone(bj) for path, e in events.items()}
+    assert starts["青禾街道党工委/银杏社区党委/第一网格党支部"] == datetime(2026, 12, 25, 9, 0, tzinfo=bj)
+    assert starts["青禾街道党工委/银杏社区党委/第二网格党支部"] == datetime(2026, 12, 4, 9, 0, tzinfo=bj)
+    assert starts["青禾街道党工委/银杏社区党委/第三网格党支部"] == datetime(2026, 12, 31, 9, 0, tzinfo=bj)
+    # A couple of members of each branch have answered already; a few have points (积分 ranks them).
+    assert seeded["answers"]["YX-008"] == ("yes", None)
+    assert seeded["answers"]["YX-005"] == ("leave", "腿脚不便")
+    assert {"YX-012", "YX-016", "YX-026", "YX-029"} <= set(seeded["answers"])
+    assert seeded["points"]["YX-020"] == 3 and seeded["points"]["YX-008"] == 2
+    # The banner: the moments to move the clock to for 第一网格党支部's day, to copy.
+    for moment in ("2026-12-18T09:00", "2026-12-24T18:00", "2026-12-25T08:40", "2026-12-25T12:10"):
+        assert f"partybot jobs run theme_day --now {moment}" in walk
+
+
+async def test_the_demo_started_late_in_the_month_still_has_every_branchs_theme_day(tmp_path: Path) -> None:
+    bj = ZoneInfo("Asia/Shanghai")
+    now = datetime(2027, 3, 29, 10, 0, tzinfo=bj)
+    events, _, walk = await _demo_month(tmp_path, now)
+    assert set(events) == set(DEMO_BRANCHES)
+    # 第一网格党支部's March day is over: the walk-through is April's, and only what is still to come.
+    assert "第一网格党支部的主题党日 2027-04-25 09:00" in walk
+    for moment in ("2027-04-18T09:00", "2027-04-24T18:00", "2027-04-25T08:40", "2027-04-25T12:10"):
+        assert f"partybot jobs run theme_day --now {moment}" in walk
+    assert "2027-03-" not in walk

@@ -69,6 +69,7 @@ def test_the_package_builds_without_warnings_and_carries_the_demo_files(tmp_path
     demo = {p.name for p in (REPO / "content" / "demo").iterdir() if p.suffix in (".csv", ".md")}
     assert {f"content/demo/{name}" for name in demo} <= names
     assert {"content/texts.yaml", "models/migrations/script.py.mako", "bot/dev/demo.py"} <= names
+    assert {"content/holidays.yaml", "content/theme_days/default.md"} <= names
     assert not any(name.startswith(("tests/", "bench/")) for name in names)
 
     # An editable install is a plain path entry for the project (no import finder to warn about).

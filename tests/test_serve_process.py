@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import signal
 import socket
@@ -85,6 +86,9 @@ async def test_serve_migrates_an_empty_database_answers_and_stops_cleanly(
         _, stderr = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, stderr.decode()
     assert '"route": "help.show_menu"' in stderr.decode()  # one JSON log line per message
+    # PARTYBOT_UVLOOP=auto: uvloop (the `speed` extras, which scripts/setup.sh installs) when it is there.
+    expected = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+    assert f'"loop": "{expected}"' in stderr.decode()
     # The inbound log was written behind, and flushed on the way out.
     db = Database(url.replace("sqlite:///", "sqlite+aiosqlite:///"))
     try:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from bot.clock import Clock, clock_for
 from bot.content import Content, load_content
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -60,3 +61,9 @@ def group(main: click.Group, name: str, help_text: str) -> click.Group:
     made = click.Group(name, help=help_text)
     main.add_command(made)
     return made
+
+
+def cli_clock(settings: Settings) -> Clock:
+    """The command's clock: the system's, or in the demo (PARTYBOT_CLOCK_FILE) the demo's moved one, so that
+    what a command issues or reads lives at the same moment as the running demo."""
+    return clock_for(settings.clock_file, settings.timezone)

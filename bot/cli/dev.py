@@ -1,14 +1,16 @@
-"""`partybot demo`, `partybot chat` and `partybot fake-wechat`: WeChat's side, for trying partybot out."""
+"""`partybot demo`, `partybot chat`, `partybot fake-wechat` and `partybot clock`: WeChat's side and the demo's
+clock, for trying partybot out."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
-from bot.cli.common import fail, say, settings_or_exit
+from bot.cli.common import fail, local_time, say, settings_or_exit
 from bot.settings import AccountKind
 
 
@@ -79,6 +81,46 @@ def register(main: click.Group) -> None:
             who = openid or "o-demo-user"
         sys.exit(asyncio.run(run_chat(fake_url, who, chat_seen_path())))
 
+    @main.command("clock")
+    @click.argument("moment", required=False)
+    @click.option("--reset", is_flag=True, help="Back to real time.")
+    def clock(moment: str | None, reset: bool) -> None:
+        """Show or move the demo's clock (PARTYBOT_CLOCK_FILE, set by `partybot demo`).
+
+        MOMENT: 2027-01-02T08:40 or "2027-01-02 08:40" (local time, PARTYBOT_TIMEZONE, unless it names a
+        zone), or relative to the demo's time: +3h, +1d, -30m. The running demo follows within half a
+        second; `partybot jobs run NAME --now MOMENT` moves it too, and runs the job as of then."""
+        from bot.clock import BadClockFile, SystemClock, parse_moment, read_clock_file, write_clock_file
+
+        settings = settings_or_exit()
+        path, zone = settings.clock_file, settings.timezone
+        if path is None:
+            fail(say("cli_clock_not_configured"))
+        if reset:
+            path.unlink(missing_ok=True)
+            click.echo(say("cli_clock_reset", when=local_time(SystemClock().now(), zone)))
+            return
+        try:
+            reading = read_clock_file(path, zone)
+        except BadClockFile as exc:
+            if moment is None:
+                fail(say("cli_clock_bad_file", reason=exc))
+            reading = None  # a new moment replaces the bad file
+        real = SystemClock().now()
+        now = real + timedelta(seconds=reading.offset) if reading is not None else real
+        if moment is None:
+            if reading is None:
+                click.echo(say("cli_clock_real", when=local_time(now, zone)))
+            else:
+                click.echo(say("cli_clock_shown", when=local_time(now, zone), ahead=_ahead(reading.offset)))
+            return
+        try:
+            when = parse_moment(moment, zone, now)
+        except ValueError:
+            fail(say("cli_clock_bad_moment", value=moment))
+        write_clock_file(path, when)
+        click.echo(say("cli_clock_moved", when=local_time(when, zone)))
+
     @main.command("fake-wechat")
     @click.option("--port", default=8081, show_default=True, help="Port to listen on.")
     @click.option(
@@ -100,3 +142,22 @@ def register(main: click.Group) -> None:
             asyncio.run(run_fake(settings, port, webhook_url))
         except OSError as exc:
             fail(say("cli_fake_failed", reason=exc))
+
+
+def _ahead(offset_s: float) -> str:
+    """How far the demo's clock is from real time, in words: 比真实时间快15天2小时."""
+    minutes = int(abs(offset_s) // 60)
+    if minutes == 0:
+        return say("cli_clock_even")
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [
+        say(key, **{name: value})
+        for key, name, value in (
+            ("cli_clock_span_days", "days", days),
+            ("cli_clock_span_hours", "hours", hours),
+            ("cli_clock_span_minutes", "minutes", minutes),
+        )
+        if value
+    ]
+    return say("cli_clock_ahead" if offset_s > 0 else "cli_clock_behind", span="".join(parts))

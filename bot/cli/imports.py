@@ -18,8 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from bot.cli.common import fail, group, settings_or_exit
-from bot.clock import SystemClock
+from bot.cli.common import cli_clock, fail, group, settings_or_exit
 from bot.domain.importing import (
     ImportFailed,
     ImportKind,
@@ -33,6 +32,7 @@ from bot.domain.importing import (
     read_table,
 )
 from bot.domain.privacy import Vault, new_key
+from bot.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -140,7 +140,7 @@ async def _prepare(url: str) -> None:
 
 
 async def _import_async(
-    url: str,
+    settings: Settings,
     kind: ImportKind,
     table: Table,
     vault: Vault | None,
@@ -151,10 +151,10 @@ async def _import_async(
 ) -> ImportReport:
     from models.db import Database
 
-    await _prepare(url)
-    db = Database(url)
+    await _prepare(settings.database_url)
+    db = Database(settings.database_url)
     try:
-        now = SystemClock().now()
+        now = cli_clock(settings).now()
         options: dict[str, Any] = {
             "now": now,
             "dry_run": dry_run,
@@ -184,9 +184,7 @@ def _run_import(
     def run(dry: bool) -> ImportReport:
         try:
             return asyncio.run(
-                _import_async(
-                    settings.database_url, kind, table, vault, dry_run=dry, load_valid=load_valid, prune=prune
-                )
+                _import_async(settings, kind, table, vault, dry_run=dry, load_valid=load_valid, prune=prune)
             )
         except ImportFailed as exc:
             fail(str(exc))
@@ -232,7 +230,7 @@ def admin_add(name: str, openid: str | None) -> None:
     if openid is not None and len(openid) > 64:
         fail(message("admin_bad_openid"))
     settings = settings_or_exit()
-    now = SystemClock().now()
+    now = cli_clock(settings).now()
 
     def add(session: Session) -> tuple[int, str, bool]:
         if openid is not None:

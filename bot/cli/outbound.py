@@ -20,8 +20,7 @@ import click
 from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 
-from bot.cli.common import fail, settings_or_exit
-from bot.clock import SystemClock
+from bot.cli.common import cli_clock, fail, settings_or_exit
 from bot.content import Content, load_content
 from bot.metrics import Metrics
 from bot.outbound.notices import (
@@ -57,7 +56,7 @@ async def outbound_stack(settings: Settings) -> AsyncIterator[OutboundStack]:
     db = Database(settings.database_url)
     redis = Redis.from_url(settings.redis_url, decode_responses=True) if settings.redis_url else None
     http = aiohttp.ClientSession()
-    clock = SystemClock()
+    clock = cli_clock(settings)
     metrics = Metrics()
     tokens: TokenStore = (
         RedisTokenStore(redis, settings.redis_prefix, settings.wechat_appid)
@@ -80,7 +79,7 @@ def make_stack_worker(stack: OutboundStack, worker_id: str) -> DeliveryWorker:
     from bot.voice.cloud import make_tts
     from bot.voice.speech import AmrEncoder, VoiceMaker
 
-    clock = SystemClock()
+    clock = cli_clock(stack.settings)
     voice = NoticeVoice(
         stack.db, stack.gateway, VoiceMaker(make_tts(stack.settings, None), AmrEncoder()), clock
     )
@@ -102,8 +101,8 @@ def when(settings: Settings, at: datetime) -> str:
     return f"{at.astimezone(ZoneInfo(settings.timezone)):%Y-%m-%d %H:%M %Z}"
 
 
-def now() -> datetime:
-    return SystemClock().now()
+def now(settings: Settings) -> datetime:
+    return cli_clock(settings).now()
 
 
 def register(main: click.Group) -> None:
@@ -134,7 +133,7 @@ def register(main: click.Group) -> None:
                     unit = await session.scalar(select(OrgUnit).where(OrgUnit.path == org_path))
                 if unit is None:
                     fail(say("cli_broadcast_no_unit", org=org_path))
-                now = SystemClock().now()
+                now = cli_clock(settings).now()
                 chosen = Audience(unit.path, AudienceKind(audience))
                 source = stack.content.text("notice_source", unit=unit.name)
                 full = stack.content.text("notice_push", source=source, text=text)
@@ -225,7 +224,7 @@ def register(main: click.Group) -> None:
                 if not counts:
                     click.echo(say("cli_outbox_empty"))
                     return
-                click.echo(say("cli_outbox_header", now=when(settings, SystemClock().now())))
+                click.echo(say("cli_outbox_header", now=when(settings, cli_clock(settings).now())))
                 for kind, status, n in counts:
                     click.echo(
                         say(
@@ -256,7 +255,7 @@ def register(main: click.Group) -> None:
                 await db.dispose()
 
         async def _resend(db: Database, row_id: int) -> None:
-            now = SystemClock().now()
+            now = cli_clock(settings).now()
             statement = (
                 update(OutboxRow)
                 .where(OutboxRow.id == row_id, OutboxRow.status == OutboxStatus.IN_DOUBT.value)
@@ -294,9 +293,13 @@ def register(main: click.Group) -> None:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, stop.set)
                 log.info("delivery worker %s started", worker_id)
-                click.echo(stack.content.text("cli_worker_started", id=worker_id, when=when(settings, now())))
+                click.echo(
+                    stack.content.text("cli_worker_started", id=worker_id, when=when(settings, now(settings)))
+                )
                 await delivery.run_forever(stop)
                 log.info("delivery worker %s stopped", worker_id)
-                click.echo(stack.content.text("cli_worker_stopped", id=worker_id, when=when(settings, now())))
+                click.echo(
+                    stack.content.text("cli_worker_stopped", id=worker_id, when=when(settings, now(settings)))
+                )
 
         asyncio.run(run())

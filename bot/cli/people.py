@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 import click
 from sqlalchemy import select
 
-from bot.cli.common import fail, group, local_date, local_time, say, settings_or_exit
-from bot.clock import SystemClock
+from bot.cli.common import cli_clock, fail, group, local_date, local_time, say, settings_or_exit
 from bot.domain.audit import actor_for, record
 from bot.domain.binding import QR_LIFETIME, Binder, Issued, Person, Who
 from bot.domain.privacy import Vault
@@ -60,7 +59,7 @@ def register(main: click.Group) -> None:
             try:
                 person, name = await person_numbered(db, who, number)
                 issued = await Binder(db, vault).issue_code(
-                    person, actor_for(cli_user=getpass.getuser()), SystemClock().now()
+                    person, actor_for(cli_user=getpass.getuser()), cli_clock(settings).now()
                 )
                 return name, issued
             finally:
@@ -83,7 +82,7 @@ def register(main: click.Group) -> None:
 
         async def run() -> tuple[str, Issued, str]:
             db = Database(settings.database_url)
-            clock = SystemClock()
+            clock = cli_clock(settings)
             try:
                 person, name = await person_numbered(db, who, number)
                 issued = await Binder(db, vault).issue_qr_token(
@@ -197,7 +196,7 @@ def register(main: click.Group) -> None:
                     for d, unit in rows
                 ]
                 who = actor_for(cli_user=getpass.getuser())
-                now = SystemClock().now()
+                now = cli_clock(settings).now()
                 await db.run(
                     lambda s: record(
                         s,
@@ -241,7 +240,7 @@ def register(main: click.Group) -> None:
         async def run() -> list[AuditEntry]:
             db = Database(settings.database_url)
             try:
-                since: datetime = SystemClock().now() - timedelta(days=days)
+                since: datetime = cli_clock(settings).now() - timedelta(days=days)
                 query = select(AuditEntry).where(AuditEntry.at >= since).order_by(AuditEntry.id)
                 if action:
                     query = query.where(AuditEntry.action == action)

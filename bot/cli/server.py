@@ -12,6 +12,20 @@ from bot.cli.common import fail, say, settings_or_exit
 log = logging.getLogger("partybot.cli")
 
 
+def event_loop(choice: str) -> tuple[asyncio.AbstractEventLoop, str]:
+    """The server's event loop and its name: uvloop's when installed (PARTYBOT_UVLOOP auto, or 1: then it
+    must be), else asyncio's. BENCHMARKS.md shows what it is worth."""
+    if choice != "0":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "1":
+                fail(say("cli_no_uvloop"))
+        else:
+            return uvloop.new_event_loop(), "uvloop"
+    return asyncio.new_event_loop(), "asyncio"
+
+
 def register(main: click.Group) -> None:
     @main.command()
     @click.option("--host", default=None, help="Address to listen on (default PARTYBOT_HOST or 127.0.0.1).")
@@ -41,11 +55,14 @@ def register(main: click.Group) -> None:
             asyncio.run(prepare())
         except OSError as exc:
             fail(say("cli_no_database", where=settings.database_url.split("@")[-1], reason=exc))
+        loop, loop_name = event_loop(settings.uvloop)
+        log.info("event loop: %s", loop_name, extra={"loop": loop_name})
         app = create_app(settings, run_worker=True)
         listen_host, listen_port = host or settings.host, port or settings.port
         shown_host = f"[{listen_host}]" if ":" in listen_host else listen_host
         web.run_app(
             app,
+            loop=loop,
             host=listen_host,
             port=listen_port,
             shutdown_timeout=settings.shutdown_grace_s,

@@ -1,4 +1,5 @@
-"""`partybot demo`: the fake WeChat API and partybot (server, worker) in one process, on SQLite."""
+"""`partybot demo`: the fake WeChat API and partybot (server, worker) in one process, on SQLite, on the
+demo's own clock (bot.clock.TravelClock, moved by `partybot clock` and `partybot jobs run … --now`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import re
 import secrets
 import signal
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,15 +22,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.app import create_app
-from bot.clock import SystemClock
+from bot.clock import Clock, TravelClock
+from bot.content import load_content
 from bot.dev.chat import DEMO_OPENID_PREFIX, demo_state_path, read_demo_state
 from bot.dev.fake_wechat import FakeConfig, FakeWeChat
+from bot.domain.attendance import answer
 from bot.domain.importing import import_members, import_org, import_staff
 from bot.domain.privacy import Vault, new_key
+from bot.domain.study import SHIPPED, record_read
+from bot.domain.theme_day import Schedule, holding_units, invite, load_units, notice_moments
 from bot.settings import AccountKind, Settings
-from models import Admin, Binding, Member, OrgUnit, Staff
+from models import Admin, Binding, Event, EventStatus, Member, OrgUnit, Staff, StudyMaterial
 from models.db import Database
 from models.migrate import upgrade
+from scheduler.jobs import JobDeps, job_named
 
 log = logging.getLogger("partybot.demo")
 
@@ -38,6 +44,22 @@ DEMO_SECRET = "demo-secret"
 DEMO_TOKEN = "partybot-demo"
 # Left unbound so that a newcomer can try binding (by code, or `绑定 郑国平 8009` and the secretary's 同意).
 DEMO_UNBOUND = frozenset({"YX-009", "YX-010", "YX-037"})
+# The month already under way when the demo is first started: a couple of members of each branch have
+# answered their branch's coming theme day, and a few have confirmed study materials (their points give
+# 积分 a ranking to show). The members a walk-through plays (YX-002, YX-004, YX-006, YX-007) are left to it.
+DEMO_ANSWERS: dict[str, tuple[str, str | None]] = {
+    "YX-008": ("yes", None),
+    "YX-005": ("leave", "腿脚不便"),
+    "YX-012": ("yes", None),
+    "YX-016": ("leave", "外出探亲"),
+    "YX-026": ("yes", None),
+    "YX-029": ("leave", "单位加班"),
+}
+DEMO_READS = {"YX-008": 2, "YX-005": 1, "YX-003": 2, "YX-012": 1, "YX-020": 3, "YX-027": 1}
+# Whose theme day the banner walks through: 第一网格党支部 (林晓梅 its secretary, 王秀兰 its elderly member).
+WALK_BRANCH = "青禾街道党工委/银杏社区党委/第一网格党支部"
+CLOCK_FILE = "partybot-demo.clock"
+DATA_DIR = "partybot-demo-data"  # records' photos, beside the database (not wherever the demo was started)
 
 
 def demo_keys(state: dict[str, Any] | None) -> str:
@@ -97,6 +119,134 @@ async def seed_demo(settings: Settings, now: datetime) -> bool:
         await db.dispose()
 
 
+async def has_community(settings: Settings) -> bool:
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as session:
+            return await session.scalar(select(OrgUnit.id).limit(1)) is not None
+    finally:
+        await db.dispose()
+
+
+async def start_month(settings: Settings, now: datetime, *, answers: bool) -> str:
+    """What the scheduler would have done by `now`: this month's and next month's theme days for every
+    branch, with the notices already due (the theme_day job as of start-up; it is idempotent). With
+    `answers`, the demo members of DEMO_ANSWERS answer their branch's coming theme day."""
+    db = Database(settings.database_url)
+    try:
+        summary = await job_named("theme_day").run(JobDeps(db, settings, load_content()), now)
+        if answers:
+            await db.run(lambda session: _answer_coming(session, now))
+        return summary
+    finally:
+        await db.dispose()
+
+
+def _answer_coming(session: Session, now: datetime) -> None:
+    holder_of = {m: holder for holder, ms in holding_units(session, load_units(session)).items() for m in ms}
+    for member_id, number in session.execute(
+        select(Member.id, Member.number).where(Member.number.in_(list(DEMO_ANSWERS)))
+    ):
+        event = session.scalar(
+            select(Event)
+            .where(
+                Event.unit_id == holder_of.get(member_id),
+                Event.kind == "theme_day",
+                Event.status == EventStatus.PLANNED.value,
+                Event.starts_at > now,
+            )
+            .order_by(Event.starts_at)
+            .limit(1)
+        )
+        if event is None:
+            continue
+        invite(session, event, [member_id], now)
+        what, reason = DEMO_ANSWERS[number]
+        answer(session, member_id, what, reason, now)
+
+
+async def seed_reads(settings: Settings, now: datetime) -> None:
+    """DEMO_READS: members who confirmed (已学) that many of the shipped materials for everyone (a read and
+    its points each, as `已学` records them). After the app has indexed the materials."""
+    db = Database(settings.database_url)
+
+    def write(session: Session) -> None:
+        materials = list(
+            session.scalars(
+                select(StudyMaterial.id)
+                .where(
+                    StudyMaterial.source == SHIPPED,
+                    StudyMaterial.active.is_(True),
+                    StudyMaterial.audience == "all",
+                )
+                .order_by(StudyMaterial.slug)
+            )
+        )
+        members: dict[str, int] = {
+            number: member_id
+            for number, member_id in session.execute(
+                select(Member.number, Member.id).where(Member.number.in_(list(DEMO_READS)))
+            )
+        }
+        for number, count in DEMO_READS.items():
+            for material_id in materials[:count]:
+                record_read(session, members[number], material_id, now)
+
+    try:
+        await db.run(write)
+    finally:
+        await db.dispose()
+
+
+async def walk_through(settings: Settings, now: datetime) -> str:
+    """The banner's "一个月走一遍": the moments to move the clock to for WALK_BRANCH's coming theme day (its
+    three notices, the sign-in, the close), as commands to copy. Empty when it has none."""
+    schedule = Schedule.of(settings)
+    db = Database(settings.database_url)
+    try:
+        async with db.read() as session:
+            event = await session.scalar(
+                select(Event)
+                .join(OrgUnit, OrgUnit.id == Event.unit_id)
+                .where(
+                    OrgUnit.path == WALK_BRANCH,
+                    Event.kind == "theme_day",
+                    Event.status == EventStatus.PLANNED.value,
+                    Event.starts_at > now - schedule.sign_in_after,
+                )
+                .order_by(Event.starts_at)
+                .limit(1)
+            )
+    finally:
+        await db.dispose()
+    if event is None:
+        return ""
+    moments = dict(notice_moments(event, schedule))
+    window = schedule.window(event)
+    steps = [
+        (moments["week"], "提前7天的通知，王秀兰（YX-004）同时收到语音；回复“参加”、1 或“请假 原因”"),
+        (moments["eve"], "前一天的提醒；书记林晓梅（YX-002）发“报名情况”"),
+        (max(moments["day"], window.opens) + timedelta(minutes=10), "当天：书记发“签到码”，党员发“签到 码”"),
+        (window.closes + timedelta(minutes=10), "签到结束：书记收到小结，没签到的收到补学"),
+    ]
+    start = schedule.local(event.starts_at)
+    lines = [f"一个月走一遍（第一网格党支部的主题党日 {start:%Y-%m-%d %H:%M}），在这个文件夹里依次运行："]
+    for moment, what in steps:
+        if moment > now:
+            at = f"{schedule.local(moment):%Y-%m-%dT%H:%M}"
+            lines.append(f"  .venv/bin/partybot jobs run theme_day --now {at}   {what}")
+    lines.append("  .venv/bin/partybot clock   看演示时钟（clock +3h 拨快3小时，clock --reset 回到真实时间）")
+    return "\n".join(lines) + "\n"
+
+
+def clock_line(clock: TravelClock, timezone: str) -> str:
+    shown = datetime.fromtimestamp(clock.time(), ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
+    if abs(clock.offset) < 60:
+        return f"  演示时钟：{shown}（真实时间；partybot clock 或 partybot jobs run … --now 拨动它）\n"
+    ahead = f"已拨{'快' if clock.offset > 0 else '慢'}约{abs(clock.offset) / 86400:.1f}天"
+    return f"  演示时钟：{shown}（{ahead}；partybot clock --reset 回到真实时间）\n"
+
+
 async def bound_openids(settings: Settings) -> list[str]:
     db = Database(settings.database_url)
     try:
@@ -119,6 +269,8 @@ def demo_settings(
         wechat_account=account,
         wechat_api_base=f"http://127.0.0.1:{fake_port}",
         data_key=demo_data_key(workdir),
+        clock_file=workdir / CLOCK_FILE,
+        data_dir=workdir / DATA_DIR,
         host=host,
         port=port,
     )
@@ -144,6 +296,8 @@ def demo_env_lines(settings: Settings) -> list[str]:
         "PARTYBOT_WECHAT_API_BASE": settings.wechat_api_base,
         "PARTYBOT_DATABASE_URL": settings.database_url,
         "PARTYBOT_DATA_KEY": settings.data_key or "",
+        "PARTYBOT_CLOCK_FILE": str(settings.clock_file or ""),
+        "PARTYBOT_DATA_DIR": str(settings.data_dir),
     }
     lines = []
     for name, value in values.items():
@@ -233,9 +387,9 @@ def what(kind: str, fields: dict[str, Any] | None, event: str = "", key: str = "
 class MessageLines(logging.Handler):
     """Prints the webhook's `message handled` records as one short line: time, who, what, the route."""
 
-    def __init__(self, fake: FakeWeChat, timezone: str) -> None:
+    def __init__(self, fake: FakeWeChat, timezone: str, clock: Clock) -> None:
         super().__init__(logging.INFO)
-        self.fake, self.tz = fake, ZoneInfo(timezone)
+        self.fake, self.tz, self.clock = fake, ZoneInfo(timezone), clock
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.getMessage() != "message handled":
@@ -249,7 +403,8 @@ class MessageLines(logging.Handler):
             else:  # e:<openid>:<time>:<event>:<key>
                 openid, _, event, event_key = key[2:].rsplit(":", 3)
                 sent = what(kind, None, event, event_key)
-            at = datetime.fromtimestamp(record.created, self.tz).strftime("%H:%M:%S")
+            # On the demo's clock (moved by `partybot clock`), with the date: it may be another day.
+            at = datetime.fromtimestamp(self.clock.time(), self.tz).strftime("%m-%d %H:%M:%S")
             late = "（迟到，已转发件箱）" if getattr(record, "late", False) else ""
             line = f"{at}  {who(openid)}  {sent}  → {getattr(record, 'route', '?')}{late}"
             print(line, file=sys.stdout, flush=True)
@@ -257,9 +412,9 @@ class MessageLines(logging.Handler):
             self.handleError(record)
 
 
-def show_messages(fake: FakeWeChat, timezone: str) -> MessageLines:
+def show_messages(fake: FakeWeChat, timezone: str, clock: Clock) -> MessageLines:
     """Print one line per message handled on the demo's console; other logs stay at WARNING."""
-    handler = MessageLines(fake, timezone)
+    handler = MessageLines(fake, timezone, clock)
     for other in logging.getLogger().handlers:
         other.setLevel(max(other.level, logging.WARNING))
     webhook = logging.getLogger("partybot.webhook")
@@ -272,7 +427,13 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
     state_path = demo_state_path()
     settings = demo_settings(workdir, host, port, fake_port, demo_keys(read_demo_state()), account)
     await upgrade(settings.database_url)
-    seeded = await seed_demo(settings, SystemClock().now())
+    assert settings.clock_file is not None
+    if not await has_community(settings):
+        settings.clock_file.unlink(missing_ok=True)  # a new demo starts at real time
+    # One clock for the server, its worker and scheduler, and the fake WeChat (signatures, windows, tokens).
+    clock = TravelClock(settings.clock_file, settings.timezone)
+    seeded = await seed_demo(settings, clock.now())
+    await start_month(settings, clock.now(), answers=seeded)
 
     fake = FakeWeChat(
         FakeConfig(
@@ -282,18 +443,22 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
             webhook_url=f"http://127.0.0.1:{port}/wechat",
             aes_key=settings.wechat_aes_key,
             account=account,
-        )
+        ),
+        clock=clock,
     )
     # WeChat knows its followers: every bound demo member has followed the account (mass sends and
     # template notices reach only followers).
     fake.follow(await bound_openids(settings))
-    console = show_messages(fake, settings.timezone)
+    console = show_messages(fake, settings.timezone, clock)
     runners = [
         web.AppRunner(fake.app(), access_log=None),
-        web.AppRunner(create_app(settings, run_worker=True), access_log=None),
+        web.AppRunner(create_app(settings, clock=clock, run_worker=True), access_log=None),
     ]
     for runner in runners:
         await runner.setup()
+    if seeded:
+        await seed_reads(settings, clock.now())  # the app has indexed the shipped materials by now
+    walk = await walk_through(settings, clock.now())
     await web.TCPSite(runners[0], "127.0.0.1", fake_port).start()
     await web.TCPSite(runners[1], host, port).start()
 
@@ -315,6 +480,7 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
         f"{'，已载入演示社区' if seeded else ''}）\n"
         f"  公众号服务：http://{host}:{port}/wechat   健康检查：http://{host}:{port}/healthz\n"
         f"  假微信 API：http://127.0.0.1:{fake_port}\n"
+        f"{clock_line(clock, settings.timezone)}"
         f"{env_notice(env_path, env_written, env_lines)}"
         f"在另一个终端里扮演微信用户，例如：\n"
         f"  .venv/bin/partybot chat --openid o-any      新用户：试试“报到”或“绑定 郑国平 8009”\n"
@@ -324,6 +490,7 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
         f"  .venv/bin/partybot chat --as YX-001         周建国，社区党委书记：发“公告 通知内容”再“确认”\n"
         f"  .venv/bin/partybot chat --as WG-01          韩磊，网格员\n"
         f"  .venv/bin/partybot chat --as YX-009         郑国平，还没有绑定微信：试试绑定\n"
+        f"{walk}"
         f"下面每处理一条消息显示一行：时间、谁（演示编号）、发了什么、路由。按 Ctrl+C 结束。",
         flush=True,
     )

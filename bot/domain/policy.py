@@ -46,6 +46,11 @@ class Action(StrEnum):
     REDEEM_CODE = "redeem_code"
     BROADCAST = "broadcast"
     LISTEN_VOICE_MESSAGES = "listen_voice_messages"
+    READ_STUDY = "read_study"
+    ADD_STUDY = "add_study"
+    VIEW_OWN_POINTS = "view_own_points"
+    KEEP_RECORDS = "keep_records"
+    CALL_MEETINGS = "call_meetings"
 
 
 # Which roles may take each action; actions on other people's data are further limited by `scope`.
@@ -66,6 +71,14 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.BROADCAST: frozenset({Role.SECRETARY, Role.GROUP_LEADER, Role.ADMIN}),
     # 听留言: the members' voice messages nobody understood, kept with their consent, for their secretary.
     Action.LISTEN_VOICE_MESSAGES: frozenset({Role.SECRETARY, Role.ADMIN}),
+    # 学习园地: members read (an admin too, everything); a secretary adds a forwarded article for their unit.
+    Action.READ_STUDY: frozenset({Role.MEMBER, Role.ADMIN}),
+    Action.ADD_STUDY: frozenset({Role.SECRETARY, Role.ADMIN}),
+    # 积分: a member's own points and their branch's ranking (others' names masked).
+    Action.VIEW_OWN_POINTS: frozenset({Role.MEMBER}),
+    # 纪实 (the record of a meeting, with photos) and 发起活动 (a meeting of 三会一课), for their own unit.
+    Action.KEEP_RECORDS: frozenset({Role.SECRETARY, Role.ADMIN}),
+    Action.CALL_MEETINGS: frozenset({Role.SECRETARY, Role.ADMIN}),
 }
 
 

@@ -90,6 +90,11 @@ class Dispatcher:
             if msg.kind == "voice" and not msg.text and msg.media_id:
                 msg, ctx.voice_audio = await self._recognise(msg)
             self.understand(msg, ctx)
+            if ctx.number is not None and not ctx.conversation.active:
+                for claim in self.root.claims():
+                    if (claimed := await claim(msg, ctx)) is not None:
+                        ctx.intent = claimed
+                        break
             found = self.root.resolve(msg, ctx)
             if found is None:
                 return Answer(None, "unrouted", msg.text)

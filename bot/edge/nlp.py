@@ -7,9 +7,11 @@ first message); full-width -> half-width (NFKC), traditional -> simplified (Open
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 
 import cn2an
 import jieba
@@ -42,6 +44,11 @@ class NLP:
             prefixes += [(self._fold(p), spec.name) for p in spec.prefixes]
         # Longest first, so "反映问题" is not taken for a shorter prefix of another intent.
         self._prefixes = sorted(prefixes, key=lambda item: -len(item[0]))
+        # 学习园地's index (bot.domain.study_index) cuts the same texts whenever a database is indexed afresh
+        # and people search the same words: remember the last few thousand.
+        self.search_tokens: Callable[[str], tuple[str, ...]] = functools.lru_cache(maxsize=4096)(
+            self._search_tokens
+        )
 
     def _fold(self, text: str) -> str:
         text = unicodedata.normalize("NFKC", text)
@@ -78,6 +85,10 @@ class NLP:
 
     def tokens(self, text: str) -> list[str]:
         return [t for t in self.tokenizer.lcut(text) if t.strip()]
+
+    def _search_tokens(self, text: str) -> tuple[str, ...]:
+        """jieba's search mode (垃圾分类 → 垃圾, 分类, 垃圾分类), for the study index and its queries."""
+        return tuple(self.tokenizer.lcut_for_search(text))
 
     def intent(self, normalized: str) -> str | None:
         """The intent of a normalised message: an exact phrase first, then a leading command word ("反映

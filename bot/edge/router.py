@@ -17,6 +17,8 @@ from bot.edge.replies import Reply
 from bot.wechat.wire import Incoming
 
 Handler = Callable[[Incoming, Context], Awaitable[Reply | None]]
+# A bare number claimed by a capability before it opens a menu item: the intent it means, or None.
+NumberClaim = Callable[[Incoming, Context], Awaitable[str | None]]
 FilterResult = bool | dict[str, Any]
 Filter = Callable[[Incoming, Context], FilterResult]
 
@@ -36,6 +38,7 @@ class Router:
         self._routes: list[Route] = []
         self._children: list[Router] = []
         self._numbered = frozenset(numbered)
+        self._claims: list[NumberClaim] = []
 
     def route(self, *filters: Filter, name: str | None = None) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
@@ -58,6 +61,18 @@ class Router:
                 raise ValueError(f"router {router.name} included twice")
             self._children.append(router)
         return self
+
+    def number_claim(self, claim: NumberClaim) -> NumberClaim:
+        """Register `claim`: asked, outside any conversation, what a bare number means before it opens the
+        menu item with that number (a 1 answering an open invitation). Keep it cheap: it runs for every bare
+        number."""
+        self._claims.append(claim)
+        return claim
+
+    def claims(self) -> Iterator[NumberClaim]:
+        yield from self._claims
+        for child in self._children:
+            yield from child.claims()
 
     def takes_numbers(self, conversation: str) -> bool:
         """Whether a conversation of this tree asks for a number."""

@@ -10,9 +10,11 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import cast
 
 from bot.edge.dedupe import Outcome
 from bot.edge.dispatcher import Answer, Dispatcher
@@ -50,6 +52,39 @@ def openid_hash(openid: str) -> str:
     return hashlib.sha256(openid.encode()).hexdigest()[:12]
 
 
+OVERRUN = object()  # what a request's waiter holds when the reply budget ended first
+
+
+class Budget:
+    """The reply budget of every message in flight, with one timer for all of them rather than one each
+    (a message's deadline is its arrival plus the same budget, so deadlines come in about the order the
+    messages do; one that is a few milliseconds out of order waits that long for the one before it): when
+    the earliest deadline passes, every waiter whose deadline has passed too gets OVERRUN."""
+
+    def __init__(self) -> None:
+        self._waiting: deque[tuple[float, asyncio.Future[object]]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def watch(self, deadline: float, waiter: asyncio.Future[object]) -> None:
+        waiting = self._waiting
+        while waiting and waiting[0][1].done():  # answered: forget them as the line moves on
+            waiting.popleft()
+        waiting.append((deadline, waiter))
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        now, waiting = loop.time(), self._waiting
+        while waiting and (waiting[0][1].done() or waiting[0][0] <= now):
+            _, waiter = waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(OVERRUN)
+        if waiting:
+            self._timer = loop.call_at(waiting[0][0], self._expire)
+
+
 class Envelope(Enum):
     """How the message came: plaintext, or encrypted with the current or the previous AES key."""
 
@@ -68,6 +103,7 @@ class Webhook:
         )
         self._normalize = dispatcher.nlp.normalize
         self._tasks: set[asyncio.Task[None] | asyncio.Task[Reply | None]] = set()
+        self._budget = Budget()
         self.accepting = True
 
     # --- GET: the URL verification handshake ----------------------------------------------------
@@ -152,11 +188,15 @@ class Webhook:
         services.write_behind.record(
             Interaction(msg.openid, interaction_kind(msg.kind, msg.event), services.clock.now())
         )
-        task: asyncio.Task[Reply | None] = asyncio.create_task(self._process(msg))
+        # The handler runs in a task of its own, so that past the budget it goes on while `success` is
+        # returned; the request waits for whichever comes first, its answer or the budget's end.
+        waiter: asyncio.Future[object] = loop.create_future()
+        task = loop.create_task(self._answer(msg, waiter))
         self._track(task)
-        done, _ = await asyncio.wait({task}, timeout=max(deadline - loop.time(), 0))
-        if task in done:
-            reply = task.result()
+        self._budget.watch(deadline, waiter)
+        result = await waiter
+        if result is not OVERRUN:
+            reply = cast(Reply | None, result)
             await claim.resolve(Outcome(reply))
             return self.render(reply, msg, query, envelope)
 
@@ -165,6 +205,22 @@ class Webhook:
         await claim.resolve(Outcome(None))
         self._track(asyncio.create_task(self._finish_late(key, task)))
         return SUCCESS
+
+    async def _answer(self, msg: Incoming, waiter: asyncio.Future[object]) -> Reply | None:
+        """_process, telling the waiting request as soon as the answer is there (unless the budget ended)."""
+        try:
+            reply = await self._process(msg)
+        except asyncio.CancelledError:
+            if not waiter.done():
+                waiter.cancel()
+            raise
+        except BaseException as exc:
+            if not waiter.done():
+                waiter.set_exception(exc)
+            raise
+        if not waiter.done():
+            waiter.set_result(reply)
+        return reply
 
     async def _finish_late(self, key: str, task: asyncio.Task[Reply | None]) -> None:
         reply = await task

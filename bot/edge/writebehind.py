@@ -6,16 +6,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, case, insert, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot.metrics import Metrics
 from bot.wechat.window import EVENT_SENDS, EVENT_WINDOW, MESSAGE_SENDS, MESSAGE_WINDOW
 from models import InboundLog, WeChatUser
-from models.db import Database, dialect_insert
+from models.db import Database, Prepared
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +154,7 @@ class WriteBehind:
         for start in range(0, len(interactions), CHUNK):
             self._apply_interactions(session, interactions[start : start + CHUNK], new)
         for start in range(0, len(logs), CHUNK):
-            session.execute(insert(LOG), [e.row() for e in logs[start : start + CHUNK]])
+            _LOG_INSERT.executemany(session, [e.row() for e in logs[start : start + CHUNK]])
 
     @staticmethod
     def _apply_interactions(session: Session, interactions: list[Interaction], new_users: set[str]) -> None:
@@ -167,50 +170,43 @@ class WriteBehind:
                 message_at[item.openid] = max(message_at.get(item.openid, item.at), item.at)
             elif item.opens == "event":
                 event_at[item.openid] = max(event_at.get(item.openid, item.at), item.at)
-        new = [o for o in seen if o in new_users]
-        if new:
-            session.execute(
-                dialect_insert(session)(USERS).on_conflict_do_nothing(index_elements=["openid"]),
+        if message_at:
+            # One upsert: a follower not in the table yet is inserted with the allowance open.
+            _SEEN_MESSAGE[session.get_bind().dialect.name].executemany(
+                session,
                 [
                     {
                         "openid": o,
+                        "subscribed": True,
                         "first_seen_at": seen[o],
                         "last_seen_at": seen[o],
+                        "last_message_at": at,
+                        "window_kind": "message",
+                        "window_expires_at": at + MESSAGE_WINDOW,
+                        "window_left": MESSAGE_SENDS,
+                    }
+                    for o, at in message_at.items()
+                ],
+            )
+        new = [o for o in seen if o in new_users and o not in message_at]
+        if new:
+            _NEW_USERS[session.get_bind().dialect.name].executemany(
+                session,
+                [
+                    {
+                        "openid": o,
                         "subscribed": True,
+                        "first_seen_at": seen[o],
+                        "last_seen_at": seen[o],
                         "window_left": 0,
                     }
                     for o in new
                 ],
             )
-        c = USERS.c
-        if message_at:
-            session.execute(
-                update(USERS)
-                .where(c.openid == bindparam("b_openid"))
-                .values(
-                    last_seen_at=bindparam("b_seen"),
-                    last_message_at=bindparam("b_at"),
-                    window_kind="message",
-                    window_expires_at=bindparam("b_expires"),
-                    window_left=MESSAGE_SENDS,
-                ),
-                [
-                    {"b_openid": o, "b_seen": seen[o], "b_at": at, "b_expires": at + MESSAGE_WINDOW}
-                    for o, at in message_at.items()
-                ],
-            )
         events = {o: at for o, at in event_at.items() if o not in message_at or message_at[o] < at}
         if events:
-            live_message = and_(c.window_kind == "message", c.window_expires_at > bindparam("b_at"))
-            session.execute(
-                update(USERS)
-                .where(c.openid == bindparam("b_openid"))
-                .values(
-                    last_seen_at=bindparam("b_seen"),
-                    window_kind=case((live_message, c.window_kind), else_="event"),
-                    window_expires_at=case((live_message, c.window_expires_at), else_=bindparam("b_expires")),
-                    window_left=case((live_message, c.window_left), else_=EVENT_SENDS),
-                ),
+            _SEEN_EVENT.executemany(
+                session,
                 [
                     {"b_openid": o, "b_seen": seen[o], "b_at": at, "b_expires": at + EVENT_WINDOW}
                     for o, at in events.items()
@@ -218,9 +214,48 @@ class WriteBehind:
             )
         rest = [o for o in seen if o not in message_at and o not in events]
         if rest:
-            session.execute(
-                update(USERS)
-                .where(c.openid == bindparam("b_openid"))
-                .values(last_seen_at=bindparam("b_seen")),
-                [{"b_openid": o, "b_seen": seen[o]} for o in rest],
-            )
+            _SEEN.executemany(session, [{"b_openid": o, "b_seen": seen[o]} for o in rest])
+
+
+# The statements, compiled once per dialect and run through the DBAPI's executemany (models.db.Prepared):
+# SQLAlchemy's per-row parameter handling cost more than SQLite's own work.
+_c = USERS.c
+_LOG_INSERT = Prepared(insert(LOG), column_keys=[f.name for f in fields(LogEntry)])
+_NEW_USER_COLUMNS = ["openid", "subscribed", "first_seen_at", "last_seen_at", "window_left"]
+_MESSAGE_COLUMNS = [*_NEW_USER_COLUMNS, "last_message_at", "window_kind", "window_expires_at"]
+_ON_MESSAGE = ["last_seen_at", "last_message_at", "window_kind", "window_expires_at", "window_left"]
+
+
+def _seen_message(insert_of: Any) -> Prepared:
+    statement = insert_of(USERS)
+    return Prepared(
+        statement.on_conflict_do_update(
+            index_elements=["openid"], set_={name: statement.excluded[name] for name in _ON_MESSAGE}
+        ),
+        _MESSAGE_COLUMNS,
+    )
+
+
+_SEEN_MESSAGE = {"sqlite": _seen_message(sqlite_insert), "postgresql": _seen_message(pg_insert)}
+_NEW_USERS = {
+    name: Prepared(insert_of(USERS).on_conflict_do_nothing(index_elements=["openid"]), _NEW_USER_COLUMNS)
+    for name, insert_of in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
+}
+_live_message = and_(_c.window_kind == "message", _c.window_expires_at > bindparam("b_at"))
+_SEEN_EVENT = Prepared(
+    update(USERS)
+    .where(_c.openid == bindparam("b_openid"))
+    .values(
+        last_seen_at=bindparam("b_seen"),
+        window_kind=case((_live_message, _c.window_kind), else_="event"),
+        # Typed: an untyped parameter in a CASE would reach SQLite as the driver's own datetime text.
+        window_expires_at=case(
+            (_live_message, _c.window_expires_at),
+            else_=bindparam("b_expires", type_=_c.window_expires_at.type),
+        ),
+        window_left=case((_live_message, _c.window_left), else_=EVENT_SENDS),
+    )
+)
+_SEEN = Prepared(
+    update(USERS).where(_c.openid == bindparam("b_openid")).values(last_seen_at=bindparam("b_seen"))
+)

@@ -317,11 +317,16 @@ def add_system_notice(
     openids: Sequence[str] = (),
     audio: Sequence[tuple[bytes, float]] = (),
     subject_member_id: int | None = None,
+    extend: bool = False,
 ) -> int:
     """notify_members inside a transaction the caller already has (the change and its notice commit
-    together). `subject_member_id`: the member the notice is about (bot.outbound.voice_messages)."""
+    together). `subject_member_id`: the member the notice is about (bot.outbound.voice_messages).
+    `extend`: when the key's notice exists, the members given who are not among its recipients yet get it
+    too (a member who joined a branch after its theme day was announced); nobody gets it twice."""
     existing = session.scalar(select(Notice.id).where(Notice.kind == "system", Notice.author == key))
     if existing is not None:
+        if extend and member_ids:
+            _extend(session, int(existing), member_ids, bool(audio), now)
         return int(existing)
     rows = (
         session.execute(
@@ -361,6 +366,29 @@ def add_system_notice(
         ],
     )
     return notice.id
+
+
+def _extend(session: Session, notice_id: int, member_ids: Sequence[int], voice: bool, now: datetime) -> None:
+    have = set(
+        session.scalars(
+            select(OutboxRow.member_id).where(
+                OutboxRow.notice_id == notice_id, OutboxRow.member_id.is_not(None)
+            )
+        )
+    )
+    todo = [m for m in member_ids if m not in have]
+    if not todo:
+        return
+    rows = session.execute(
+        select(Member, Binding.openid)
+        .outerjoin(Binding, Binding.member_id == Member.id)
+        .where(Member.id.in_(todo), Member.active.is_(True))
+    ).all()
+    recipients = [Recipient(m.id, m.name, openid, voice or voice_on(m, now.year)) for m, openid in rows]
+    _add_rows(session, notice_id, recipients, now)
+    notice = session.get(Notice, notice_id)
+    if notice is not None:
+        notice.recipients += len(recipients)
 
 
 def secretaries_of_unit(session: Session, unit_id: int | None, exclude: int | None = None) -> list[int]:

@@ -20,7 +20,6 @@ from xml.sax.saxutils import escape
 
 from wechatpy.crypto import PrpCrypto
 from wechatpy.replies import ImageReply as WxImageReply
-from wechatpy.replies import TextReply as WxTextReply
 from wechatpy.replies import VoiceReply as WxVoiceReply
 
 from bot.edge.replies import ImageReply, Reply, TextReply, VoiceReply
@@ -316,13 +315,23 @@ def safe_cdata(text: str) -> str:
     return _XML_ILLEGAL.sub("", text).replace("]]>", "]]]]><![CDATA[>")
 
 
+# wechatpy's text reply, byte for byte, without its field machinery (a fifth of its time; every answer).
+_TEXT_REPLY = (
+    "<xml>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[{content}]]></Content>\n"
+    "<FromUserName><![CDATA[{source}]]></FromUserName>\n<ToUserName><![CDATA[{target}]]></ToUserName>\n"
+    "<CreateTime>{time}</CreateTime>\n</xml>"
+)
+
+
 def render_reply(reply: Reply, msg: Incoming, now: float) -> str:
     """Render a passive reply as plaintext XML."""
-    common: dict[str, Any] = {"source": msg.account, "target": msg.openid, "time": int(now)}
-    wx: WxTextReply | WxVoiceReply | WxImageReply
     if isinstance(reply, TextReply):
-        wx = WxTextReply(content=safe_cdata(reply.text), **common)
-    elif isinstance(reply, VoiceReply):
+        return _TEXT_REPLY.format(
+            content=safe_cdata(reply.text), source=msg.account, target=msg.openid, time=int(now)
+        )
+    common: dict[str, Any] = {"source": msg.account, "target": msg.openid, "time": int(now)}
+    wx: WxVoiceReply | WxImageReply
+    if isinstance(reply, VoiceReply):
         wx = WxVoiceReply(media_id=reply.media_id, **common)
     elif isinstance(reply, ImageReply):
         wx = WxImageReply(media_id=reply.media_id, **common)

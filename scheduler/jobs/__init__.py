@@ -8,6 +8,9 @@ from __future__ import annotations
 from scheduler.jobs.base import Job, JobDeps, JobFunction
 from scheduler.jobs.housekeeping import housekeeping
 from scheduler.jobs.outbound import expire_waiting_replies, refresh_voice_media, relay_unreached
+from scheduler.jobs.records import record_photos
+from scheduler.jobs.study import push_cron, study_push
+from scheduler.jobs.theme_day import theme_day
 
 __all__ = [
     "JOBS",
@@ -17,12 +20,22 @@ __all__ = [
     "expire_waiting_replies",
     "housekeeping",
     "job_named",
+    "record_photos",
     "refresh_voice_media",
     "relay_unreached",
+    "study_push",
+    "theme_day",
 ]
 
 
 JOBS: tuple[Job, ...] = (
+    Job(
+        "theme_day",
+        "create units' theme days, send their notices (7 days before, the day before, the morning), close "
+        "sign-in (summary, 补学); on the 28th tell each community which units have not held theirs",
+        {"minute": "*/10"},
+        theme_day,
+    ),
     Job(
         "relay_unreached",
         "ask helpers to pass on notices elderly members have not received in time",
@@ -42,10 +55,23 @@ JOBS: tuple[Job, ...] = (
         housekeeping,
     ),
     Job(
+        "record_photos",
+        "download the photos of records (纪实) from WeChat before its 3 days are over",
+        {"minute": "*/10"},
+        record_photos,
+    ),
+    Job(
         "expire_waiting_replies",
         "close late answers and notices that waited too long for the user's next message",
         {"hour": 3, "minute": 30},
         expire_waiting_replies,
+    ),
+    Job(
+        "study_push",
+        "push new study materials (学习园地) to their audience, weekly at PARTYBOT_STUDY_PUSH_WEEKDAY/_TIME",
+        {"day_of_week": "mon", "hour": 19, "minute": 0},
+        study_push,
+        cron_from=push_cron,
     ),
 )
 
