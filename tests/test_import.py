@@ -660,3 +660,29 @@ def test_admin_add_and_keygen(database_url: str) -> None:
     assert check_key(key.stdout.strip()) and len(key.stdout.splitlines()) == 1
     assert "PARTYBOT_DATA_KEY" in key.stderr and len(key.stderr.splitlines()) == 1
     assert runner.invoke(main, ["keygen"]).stdout != key.stdout
+
+
+async def test_a_branch_may_keep_its_theme_day_on_a_holiday(db: Database, tmp_path: Path) -> None:
+    """`每月1日（节假日不顺延）`: accepted by the import, stored as written, and the day stays on 元旦."""
+    from datetime import date
+
+    from bot.domain.calendar import Holidays
+    from bot.domain.theme_day import planned_day
+
+    org = edited(
+        tmp_path,
+        ORG,
+        "org.csv",
+        lambda lines: [
+            line.replace("网格党支部,每月25日", "网格党支部,每月1日（节假日不顺延）") for line in lines
+        ],
+    )
+    report = await import_org(db, org, now=NOW)
+    assert report.written and report.errors == []
+    units = {u.path: u for u in await load_all(db, OrgUnit)}
+    rule = units[G1].theme_day_rule
+    assert rule == "每月1日(节假日不顺延)"
+    holidays = Holidays.load()
+    assert planned_day(rule, 2027, 1, holidays)[0] == date(2027, 1, 1)  # kept on the holiday
+    # Without the setting it moves to the next day that is not a holiday (a Saturday: weekends do not move it).
+    assert planned_day("每月1日", 2027, 1, holidays)[0] == date(2027, 1, 2)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain.calendar import Holidays, effective_rule, theme_day_date, theme_day_material
 from bot.domain.identity import Unit, branch_of
-from bot.domain.importing.values import parse_theme_day
+from bot.domain.importing.values import parse_theme_day, split_rule
 from bot.settings import Settings
 from models import Attendance, Event, EventKind, EventRecord, EventStatus, Invitation, Member, OrgUnit
 from models.db import dialect_insert
@@ -34,7 +34,6 @@ NOTICES: tuple[tuple[str, int, time], ...] = (
     ("eve", -1, time(18, 0)),
     ("day", 0, time(8, 0)),
 )
-KEEP_ON_HOLIDAY = ("节假日不顺延", "节假日照常", "不顺延")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,17 +73,6 @@ class Schedule:
 
     def at(self, day: date, clock: time) -> datetime:
         return datetime.combine(day, clock, self.zone).astimezone(UTC)
-
-
-def split_rule(text: str | None) -> tuple[str | None, bool]:
-    """`每月1日（节假日不顺延）` → (`每月1日`, True): the branch's setting that keeps the day on a holiday."""
-    if not text:
-        return None, False
-    keep = any(word in text for word in KEEP_ON_HOLIDAY)
-    for word in KEEP_ON_HOLIDAY:
-        text = text.replace(word, "")
-    text = text.strip(" ()（）,，;；")
-    return text or None, keep
 
 
 def month_of(when: date) -> str:

@@ -17,7 +17,7 @@ from bot.domain.importing.common import Progress, chunks
 from bot.domain.importing.messages import message
 from bot.domain.importing.report import Entry, ImportReport
 from bot.domain.importing.rows import RowReader
-from bot.domain.importing.values import KIND_RANK, UNIT_KINDS, nfkc, parse_theme_day, split_list
+from bot.domain.importing.values import KIND_RANK, UNIT_KINDS, nfkc, parse_theme_day, split_list, split_rule
 from models import Member, OrgUnit, Staff
 
 
@@ -39,7 +39,7 @@ def parse_org(r: RowReader) -> _OrgRow | None:
         r.error("组织路径", "row.too_long", value=path[:20] + "…", limit=100)
     if r.has("主题党日"):
         text = r.raw("主题党日", limit=50)
-        rule = parse_theme_day(text) if text else None
+        rule = parse_theme_day(split_rule(text)[0] or "") if text else None
         if text is not None and rule is None:
             fifth = re.search(r"第(5|五)个", nfkc(text))
             r.error("主题党日", "row.theme_day_fifth" if fifth else "row.theme_day", value=text)

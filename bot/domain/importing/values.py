@@ -148,6 +148,22 @@ def _small_number(text: str) -> int | None:
     return _CN_DIGITS[tens] if tens and not ones else None
 
 
+# A branch's setting, written after its rule in the org file (`每月1日（节假日不顺延）`): the day stays on a
+# statutory holiday instead of moving to the next day that is not one.
+KEEP_ON_HOLIDAY = ("节假日不顺延", "节假日照常", "不顺延")
+
+
+def split_rule(text: str | None) -> tuple[str | None, bool]:
+    """`每月1日（节假日不顺延）` → (`每月1日`, True): the branch's setting that keeps the day on a holiday."""
+    if not text:
+        return None, False
+    keep = any(word in text for word in KEEP_ON_HOLIDAY)
+    for word in KEEP_ON_HOLIDAY:
+        text = text.replace(word, "")
+    text = text.strip(" ()（）,，;；")
+    return text or None, keep
+
+
 def parse_theme_day(text: str) -> ThemeDayRule | None:
     """`每月25日`, `每月第一个星期五`, `每月最后一个星期五`, `每月最后一个工作日` → the rule, or None."""
     v = re.sub(r"\s+", "", nfkc(text))
