@@ -240,10 +240,18 @@ async def _answer(ctx: Context, what: str, reason: str | None) -> Reply:
     member_id = ctx.identity.member_id
     if member_id is None:
         return _not_member(ctx)
-    now, words = ctx.clock.now(), _words(ctx)
+    now, schedule, words = ctx.clock.now(), _schedule(ctx), _words(ctx)
+    month = _month(ctx)
+    path = ctx.identity.branch_path or ctx.identity.unit_path
 
     def write(session: Session) -> str:
-        done = answer(session, member_id, what, reason, now)
+        holder = holder_for_path(session, path)
+        early = (
+            theme_day_of(session, holder, month, now, schedule, ctx.services.holidays)
+            if holder is not None
+            else None
+        )
+        done = answer(session, member_id, what, reason, now, early)
         if done.event is None:
             return ctx.text("theme_day_nothing_to_answer")
         fields = words.fields(done.event, unit_name(session, done.event.unit_id))

@@ -50,6 +50,22 @@ async def rules(stack: Stack) -> None:
     await services(stack.client).db.run(write)
 
 
+async def test_before_the_first_notice_the_whole_branch_counts_as_not_answered(
+    stack: Stack, clock: FixedClock
+) -> None:
+    await seed(services(stack.client).db, bind=("YX-002", "YX-004"))
+    await rules(stack)
+    await job(stack, clock, bj(2026, 12, 10, 9, 0))  # the 20th's event exists; its week notice is not due
+    wang = ThroughFake(stack, "o-YX-004")
+    # She saw it with 主题党日 and answers before any notice has invited her.
+    assert (await wang.send("参加")).text.startswith("已为您报名主题党日：12月20日"), "answered early"
+    lin = ThroughFake(stack, "o-YX-002")
+    view = (await lin.send("主题党日")).text
+    assert "已报名1人，请假0人，未回复4人。" in view, view
+    listing = (await lin.send("报名情况")).text
+    assert "未回复（4人）" in listing and "王秀兰" in listing.split("未回复")[0], listing
+
+
 async def test_the_secretary_sets_topic_time_and_place_and_members_hear_of_the_change(
     stack: Stack, clock: FixedClock
 ) -> None:
@@ -109,7 +125,8 @@ async def test_members_may_not_use_the_secretarys_commands(stack: Stack, clock: 
     assert not (await zheng.send("报名情况")).text.startswith("【报名情况】")
     assert not (await zheng.send("主题党日 设置")).text.startswith("修改本月")
     assert (await zheng.send("签到")).text == "请发送“签到”加书记公布的四位签到码，例如：签到 1234"
-    assert (await zheng.send("参加")).text == "目前没有需要回复的活动。回复“主题党日”查看本月安排。"
+    # A member may answer this month's theme day before its first notice (but only for themselves).
+    assert (await zheng.send("参加")).text.startswith("已为您报名主题党日：")
     resident = ThroughFake(stack, "o-stranger")
     assert (await resident.send("主题党日")).text.startswith("主题党日是党员的组织生活。党员请先绑定")
     assert (await resident.send("签到 1234")).text.startswith("签到只对本支部党员开放")

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bot.domain.theme_day import Schedule, Window
+from bot.domain.theme_day import Schedule, Window, invite
 from models import Attendance, Event, EventStatus, Invitation, SignInCode
 
 # Points awarded by bot.domain.points, called through this hook so this module stays independent of how
@@ -86,9 +86,22 @@ class Answered:
     changed: bool = False  # they had answered otherwise before
 
 
-def answer(session: Session, member_id: int, what: str, reason: str | None, now: datetime) -> Answered:
-    """参加 (`yes`) or 请假 (`leave`, with a reason) for the soonest open invitation."""
+def answer(
+    session: Session,
+    member_id: int,
+    what: str,
+    reason: str | None,
+    now: datetime,
+    early: Event | None = None,
+) -> Answered:
+    """参加 (`yes`) or 请假 (`leave`, with a reason) for the soonest open invitation. `early`: the member's
+    branch's coming theme day, which they may answer before its first notice has invited them (they saw it
+    with 主题党日)."""
     found = open_invitations(session, member_id, now)
+    coming = early is not None and early.status == EventStatus.PLANNED.value and early.starts_at > now
+    if not found and early is not None and coming:
+        invite(session, early, [member_id], now)
+        found = open_invitations(session, member_id, now)
     if not found:
         return Answered(None)
     # The soonest one they have not answered yet, else the soonest.

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from bot.domain.calendar import Holidays, effective_rule, theme_day_date, theme_day_material
@@ -266,16 +266,35 @@ class Answers:
 
 
 def answers(session: Session, event_id: int) -> Answers:
-    rows = session.execute(
-        select(Member.id, Member.name, Invitation.answer, Invitation.reason)
-        .join(Member, Member.id == Invitation.member_id)
-        .where(Invitation.event_id == event_id)
-        .order_by(Member.number)
+    """Who comes, who asked leave (with reasons) and who has not answered, by member number. Before a
+    theme day's first notice only those who answered early have an invitation: the branch's other members
+    count as not answered yet (an ad hoc meeting invites its attendees when it is called)."""
+    rows = list(
+        session.execute(
+            select(Member.id, Member.name, Invitation.answer, Invitation.reason, Member.number)
+            .join(Member, Member.id == Invitation.member_id)
+            .where(Invitation.event_id == event_id)
+        )
     )
+    event = session.get(Event, event_id)
+    if (
+        event is not None
+        and event.kind == EventKind.THEME_DAY.value
+        and event.status == EventStatus.PLANNED.value
+    ):
+        invited = {member_id for member_id, *_ in rows}
+        expected = [m for m in members_of(session, load_units(session), event.unit_id) if m not in invited]
+        if expected:
+            rows += session.execute(
+                select(Member.id, Member.name, literal(None), literal(None), Member.number).where(
+                    Member.id.in_(expected)
+                )
+            )
+    rows.sort(key=lambda row: row[4])
     yes: list[tuple[int, str]] = []
     leave: list[tuple[int, str, str]] = []
     none: list[tuple[int, str]] = []
-    for member_id, name, answer, reason in rows:
+    for member_id, name, answer, reason, _number in rows:
         if answer == "yes":
             yes.append((member_id, name))
         elif answer == "leave":
