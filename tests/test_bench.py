@@ -116,3 +116,20 @@ def test_study_bench_runs() -> None:
     assert "| start-up index (from stored tokens) | 73 |" in out
     assert "| `学习 关键词`, handler path, p50 / p99 | 73 | 100 |" in out
     assert "FAIL" not in out
+
+
+def test_dues_bench_runs(tmp_path: Path) -> None:
+    """党费: dues_reminders and the month's report on 200 and 500 members (every unpaid member reminded once,
+    the 3- and 6-month notes counted, a second run writing nothing)."""
+    out = run_script("dues_bench.py", "--smoke", "--cache-dir", str(tmp_path))
+    assert "| SQLite | 500 / 10 | remind |" in out and "| SQLite | 500 / 10 | report 2026-11 |" in out
+    assert "PROBLEM" not in out
+
+
+def test_theme_day_bench_runs(tmp_path: Path) -> None:
+    """主题党日: the theme_day job on 200 and 500 members (every member's week notice once, a second run and
+    an idle run writing nothing), in a child process per run, seeded by bench/seed_branches.py."""
+    out = run_script("theme_day_bench.py", "--smoke", "--cache-dir", str(tmp_path))
+    assert "== 500 members in 10 branches" in out and "SQLite: prepared in" in out
+    assert "(smoke: not judged)" in out
+    assert "PROBLEM" not in out
