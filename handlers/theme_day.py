@@ -34,6 +34,7 @@ from bot.domain.theme_day import (
     holder_for_path,
     month_of,
     month_overview,
+    outcome,
     theme_day_of,
 )
 from bot.edge.context import Context
@@ -42,7 +43,7 @@ from bot.edge.router import Event, Intent, Regex, Role, Router, State
 from bot.outbound.event_notices import Words, event_notice, unit_name
 from bot.outbound.sizes import split_text
 from bot.wechat.wire import Incoming
-from models import Attendance, Invitation, Member, OrgUnit
+from models import Attendance, EventStatus, Invitation, Member, OrgUnit
 from models import Event as EventRow
 
 ANSWERS_STATE = "theme_day_answers"
@@ -216,7 +217,17 @@ async def _view(ctx: Context) -> Reply:
             status = ctx.text("theme_day_view_answer_leave", reason=inv.reason or "")
         else:
             status = ctx.text("theme_day_view_answer_none")
-        if secretary:
+        if secretary and event.status == EventStatus.CLOSED.value:
+            held = outcome(session, event.id)
+            status += "\n" + ctx.text(
+                "theme_day_view_secretary_closed",
+                invited=held.invited,
+                present=len(held.present),
+                leave=len(held.leave),
+                absent=len(held.absent),
+                rate=f"{held.rate:.0%}",
+            )
+        elif secretary:
             found = answers(session, event.id)
             status += "\n" + ctx.text(
                 "theme_day_view_secretary", yes=len(found.yes), leave=len(found.leave), none=len(found.none)

@@ -177,6 +177,9 @@ async def test_a_month_of_theme_days(
     )
     assert "应到5人，实到2人，请假1人，缺席2人，参加率40%。" in summary_text
     assert "实到：王秀兰、孙丽娟" in summary_text and "请假：李文博（在外地出差）" in summary_text
+    # Afterwards the secretary's 主题党日 shows how it went, not the RSVPs.
+    view = (await lin.send("主题党日")).text
+    assert "本次活动已结束。\n应到5人，实到2人，请假1人，缺席2人，参加率40%。" in view, view
     make_up = [t for t in await notice_texts(stack, ids["YX-009"]) if t.startswith("【补学】")]
     assert len(make_up) == 1 and make_up[0].endswith("学完请回复“已学”。")
     assert not any(t.startswith("【补学】") for t in await notice_texts(stack, ids["YX-004"]))
