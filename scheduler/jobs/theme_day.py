@@ -39,8 +39,10 @@ async def theme_day(deps: JobDeps, now: datetime) -> str:
         created += await deps.db.run(partial(_ensure, month=m, now=now, schedule=schedule, deps=deps))
     due = await deps.db.run(lambda session: _due(session, now, schedule))
     notices = 0
-    for event_id, kind in due:
-        notices += await deps.db.run(partial(_notify, event_id=event_id, kind=kind, now=now, words=words))
+    for event_id, kind, member_ids in due:
+        notices += await deps.db.run(
+            partial(_notify, event_id=event_id, kind=kind, member_ids=member_ids, now=now, words=words)
+        )
     closing = await deps.db.run(lambda session: _closing(session, now, schedule))
     for event_id in closing:
         await deps.db.run(partial(_close, event_id=event_id, now=now, words=words))
@@ -54,9 +56,10 @@ def _ensure(session: Session, *, month: str, now: datetime, schedule: Schedule, 
     return ensure_theme_days(session, month, now, schedule, deps.holidays)
 
 
-def _due(session: Session, now: datetime, schedule: Schedule) -> list[tuple[int, str]]:
-    """(event, notice kind) for every planned event within a week whose due notice has not reached every
-    member it should (the notice is missing, or someone joined since)."""
+def _due(session: Session, now: datetime, schedule: Schedule) -> list[tuple[int, str, tuple[int, ...]]]:
+    """(event, notice kind, its members) for every planned event within a week whose due notice has not
+    reached every member it should (the notice is missing, or someone joined since). The members are worked
+    out here once for all events (the tree read once), not again per event."""
     events = list(
         session.scalars(
             select(Event).where(
@@ -88,22 +91,24 @@ def _due(session: Session, now: datetime, schedule: Schedule) -> list[tuple[int,
     found = []
     for event, kind in wanted:
         # A meeting called with 发起活动 (a 支部委员会: the committee only) has its own attendees.
-        expected = (
+        expected = tuple(
             members.get(event.unit_id, ())
             if event.kind == EventKind.THEME_DAY.value
             else attendees(session, units, event)
         )
         new = set(expected) - invited.get(event.id, set())
         if f"theme_day:{event.id}:{kind}" not in written or new:
-            found.append((event.id, kind))
+            found.append((event.id, kind, expected))
     return found
 
 
-def _notify(session: Session, *, event_id: int, kind: str, now: datetime, words: Words) -> int:
+def _notify(
+    session: Session, *, event_id: int, kind: str, member_ids: tuple[int, ...], now: datetime, words: Words
+) -> int:
     event = session.get(Event, event_id)
     if event is None or event.status != EventStatus.PLANNED.value:
         return 0
-    event_notice(session, event, kind, now, words)
+    event_notice(session, event, kind, now, words, member_ids=member_ids)
     return 1
 
 
