@@ -116,6 +116,48 @@ def holding_units(session: Session, units: Mapping[int, Unit]) -> dict[int, list
     return holders
 
 
+@dataclass(frozen=True, slots=True)
+class Holders:
+    """Which unit holds the theme day of each unit's members (its branch), worked out once from the tree,
+    so that a job over a whole street reads the members of one event at a time instead of everyone at once
+    (memory flat in the number of members) and never walks the tree per event."""
+
+    holder_of_unit: Mapping[int, int]  # unit id -> the id of the unit holding its members' theme day
+    units_of: Mapping[int, tuple[int, ...]]  # holder id -> the units whose members attend it
+
+    @classmethod
+    def of(cls, units: Mapping[int, Unit]) -> Holders:
+        by_path = {unit.path: unit_id for unit_id, unit in units.items()}
+        holder_of: dict[int, int] = {}
+        units_of: dict[int, list[int]] = {}
+        for unit_id in units:
+            path = branch_of(units, unit_id)
+            holder = by_path.get(path) if path is not None else None
+            if holder is not None:
+                holder_of[unit_id] = holder
+                units_of.setdefault(holder, []).append(unit_id)
+        return cls(holder_of, {h: tuple(ids) for h, ids in units_of.items()})
+
+    def holding(self, session: Session) -> list[int]:
+        """The units that hold a theme day: those with at least one active member attending it."""
+        used = session.scalars(select(Member.unit_id).where(Member.active.is_(True)).distinct())
+        return sorted({self.holder_of_unit[u] for u in used if u in self.holder_of_unit})
+
+    def members(self, session: Session, holder_id: int) -> list[int]:
+        """The active members who attend `holder_id`'s events, by id."""
+        unit_ids = self.units_of.get(holder_id, ())
+        if not unit_ids:
+            return []
+        return [
+            int(m)
+            for m in session.scalars(
+                select(Member.id)
+                .where(Member.active.is_(True), Member.unit_id.in_(unit_ids))
+                .order_by(Member.id)
+            )
+        ]
+
+
 def members_of(session: Session, units: Mapping[int, Unit], holder_id: int) -> list[int]:
     """The active members who attend `holder_id`'s events."""
     path = units[holder_id].path
@@ -161,7 +203,7 @@ def ensure_theme_days(
     """Create the month's theme day for every holding unit that has none yet (date by its rule, topic and
     text from content/theme_days). Returns how many were created. Idempotent (unique key)."""
     units = units if units is not None else load_units(session)
-    holders = list(holder_ids) if holder_ids is not None else list(holding_units(session, units))
+    holders = list(holder_ids) if holder_ids is not None else Holders.of(units).holding(session)
     existing = set(
         session.scalars(select(Event.unit_id).where(Event.kind == "theme_day", Event.month == month))
     )

@@ -7,18 +7,20 @@ or kept no record. Idempotent: running it twice as of the same moment writes not
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.domain.identity import Unit
 from bot.domain.meetings import attendees
 from bot.domain.theme_day import (
+    Holders,
     Schedule,
     due_notice,
     ensure_theme_days,
-    holding_units,
     load_units,
     month_of,
     next_month,
@@ -30,18 +32,27 @@ from scheduler.jobs.base import JobDeps
 CHECK_DAY = 28
 
 
+BATCH = 50  # events per transaction when writing notices: few commits, and memory for 50 events at a time
+
+
 async def theme_day(deps: JobDeps, now: datetime) -> str:
     schedule = Schedule.of(deps.settings)
     words = Words(deps.content, schedule)
     month = month_of(schedule.local(now).date())
+    # The tree, read once: which unit holds each unit's theme day. Members are read per event.
+    units = await deps.db.run(load_units)
+    holders = Holders.of(units)
     created = 0
     for m in (month, next_month(month)):
-        created += await deps.db.run(partial(_ensure, month=m, now=now, schedule=schedule, deps=deps))
-    due = await deps.db.run(lambda session: _due(session, now, schedule))
+        created += await deps.db.run(
+            partial(_ensure, month=m, now=now, schedule=schedule, deps=deps, units=units, holders=holders)
+        )
+    coming = await deps.db.run(lambda session: _coming(session, now, schedule))
     notices = 0
-    for event_id, kind, member_ids in due:
+    for start in range(0, len(coming), BATCH):
+        batch = coming[start : start + BATCH]
         notices += await deps.db.run(
-            partial(_notify, event_id=event_id, kind=kind, member_ids=member_ids, now=now, words=words)
+            partial(_notify, batch=batch, units=units, holders=holders, now=now, words=words)
         )
     closing = await deps.db.run(lambda session: _closing(session, now, schedule))
     for event_id in closing:
@@ -52,64 +63,68 @@ async def theme_day(deps: JobDeps, now: datetime) -> str:
     return f"events created {created}, notices {notices}, closed {len(closing)}, community checks {checked}"
 
 
-def _ensure(session: Session, *, month: str, now: datetime, schedule: Schedule, deps: JobDeps) -> int:
-    return ensure_theme_days(session, month, now, schedule, deps.holidays)
+def _ensure(
+    session: Session,
+    *,
+    month: str,
+    now: datetime,
+    schedule: Schedule,
+    deps: JobDeps,
+    units: Mapping[int, Unit],
+    holders: Holders,
+) -> int:
+    return ensure_theme_days(
+        session, month, now, schedule, deps.holidays, units=units, holder_ids=holders.holding(session)
+    )
 
 
-def _due(session: Session, now: datetime, schedule: Schedule) -> list[tuple[int, str, tuple[int, ...]]]:
-    """(event, notice kind, its members) for every planned event within a week whose due notice has not
-    reached every member it should (the notice is missing, or someone joined since). The members are worked
-    out here once for all events (the tree read once), not again per event."""
-    events = list(
-        session.scalars(
-            select(Event).where(
-                Event.status == EventStatus.PLANNED.value,
-                Event.starts_at > now,
-                Event.starts_at <= now + timedelta(days=8),
-            )
+def _coming(session: Session, now: datetime, schedule: Schedule) -> list[tuple[int, str]]:
+    """(event, the notice due for it) for every planned event within a week that has a notice due."""
+    events = session.scalars(
+        select(Event).where(
+            Event.status == EventStatus.PLANNED.value,
+            Event.starts_at > now,
+            Event.starts_at <= now + timedelta(days=8),
         )
     )
-    wanted = [(e, kind) for e in events if (kind := due_notice(e, schedule, now)) is not None]
-    if not wanted:
-        return []
-    keys = {f"theme_day:{e.id}:{kind}" for e, kind in wanted}
-    written = {
-        str(author): int(i)
-        for author, i in session.execute(
-            select(Notice.author, Notice.id).where(Notice.kind == "system", Notice.author.in_(keys))
-        )
-    }
-    units = load_units(session)
-    members = holding_units(session, units)
-    invited: dict[int, set[int]] = {}
-    for event_id, member_id in session.execute(
-        select(Invitation.event_id, Invitation.member_id).where(
-            Invitation.event_id.in_([e.id for e, _ in wanted])
-        )
-    ):
-        invited.setdefault(int(event_id), set()).add(int(member_id))
-    found = []
-    for event, kind in wanted:
-        # A meeting called with 发起活动 (a 支部委员会: the committee only) has its own attendees.
-        expected = tuple(
-            members.get(event.unit_id, ())
-            if event.kind == EventKind.THEME_DAY.value
-            else attendees(session, units, event)
-        )
-        new = set(expected) - invited.get(event.id, set())
-        if f"theme_day:{event.id}:{kind}" not in written or new:
-            found.append((event.id, kind, expected))
-    return found
+    return [(e.id, kind) for e in events if (kind := due_notice(e, schedule, now)) is not None]
 
 
 def _notify(
-    session: Session, *, event_id: int, kind: str, member_ids: tuple[int, ...], now: datetime, words: Words
+    session: Session,
+    *,
+    batch: list[tuple[int, str]],
+    units: Mapping[int, Unit],
+    holders: Holders,
+    now: datetime,
+    words: Words,
 ) -> int:
-    event = session.get(Event, event_id)
-    if event is None or event.status != EventStatus.PLANNED.value:
-        return 0
-    event_notice(session, event, kind, now, words, member_ids=member_ids)
-    return 1
+    """Write each event's due notice unless it has reached every member it should already (it was written,
+    and nobody joined since). Returns how many events got a notice or an extension of one."""
+    keys = [f"theme_day:{event_id}:{kind}" for event_id, kind in batch]
+    written = set(
+        session.scalars(select(Notice.author).where(Notice.kind == "system", Notice.author.in_(keys)))
+    )
+    sent = 0
+    for event_id, kind in batch:
+        event = session.get(Event, event_id)
+        if event is None or event.status != EventStatus.PLANNED.value:
+            continue
+        # A meeting called with 发起活动 (a 支部委员会: the committee only) has its own attendees.
+        expected = (
+            holders.members(session, event.unit_id)
+            if event.kind == EventKind.THEME_DAY.value
+            else attendees(session, units, event)
+        )
+        if f"theme_day:{event.id}:{kind}" in written:
+            invited = set(
+                session.scalars(select(Invitation.member_id).where(Invitation.event_id == event.id))
+            )
+            if invited.issuperset(expected):
+                continue
+        event_notice(session, event, kind, now, words, member_ids=expected)
+        sent += 1
+    return sent
 
 
 def _closing(session: Session, now: datetime, schedule: Schedule) -> list[int]:
