@@ -684,5 +684,5 @@ async def test_a_branch_may_keep_its_theme_day_on_a_holiday(db: Database, tmp_pa
     assert rule == "每月1日(节假日不顺延)"
     holidays = Holidays.load()
     assert planned_day(rule, 2027, 1, holidays)[0] == date(2027, 1, 1)  # kept on the holiday
-    # Without the setting it moves to the next day that is not a holiday (a Saturday: weekends do not move it).
+    # Without the setting it moves to the next day that is not a holiday (a Saturday: weekends do not move).
     assert planned_day("每月1日", 2027, 1, holidays)[0] == date(2027, 1, 2)
