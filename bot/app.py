@@ -71,12 +71,14 @@ def build_root_router(extra: Sequence[Router] = ()) -> Router:
         announce,
         binding,
         dual_report,
+        dues,
         events,
         fallback,
         help,
         meetings,
         member,
         menu_items,
+        mobile,
         points,
         records,
         staff,
@@ -91,7 +93,10 @@ def build_root_router(extra: Sequence[Router] = ()) -> Router:
         # Right after help: their steps take free text (a record's text may well say 主题党日) and photos.
         records.router(),
         meetings.router(),
+        # Before dual_report: `报到 …` from a mobile member is the monthly report-in.
+        mobile.router(),
         dual_report.router(),
+        dues.paging_router(),  # 党费情况's 下一页, before staff's answer to a 下一页 with nothing to page
         staff.router(),
         announce.router(),
         theme_day.scan_router(),
@@ -103,6 +108,7 @@ def build_root_router(extra: Sequence[Router] = ()) -> Router:
         study.router(),
         points.router(),
         theme_day.router(),
+        dues.router(),
     )
     for router in extra:
         root.include(router)

@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     voice_retention_days: int = Field(default=7, ge=0, le=30)
     # An elderly or unbound member not reached within this many hours: their helper is asked to relay.
     relay_after_h: float = Field(default=24.0, ge=0)
+    # 流动党员: a report-in's precise coordinates (kept only with the member's second, separate consent) are
+    # deleted this many days after it (housekeeping); without that consent only province/city/district.
+    mobile_precise_location_days: int = Field(default=30, ge=1, le=180)
     # 主题党日 of a unit when neither it nor any unit above has a rule in the org file. The 20th: a fixed
     # date elderly members remember, in every month (no short-month clamp), and a week before the 28th's
     # check of held events, so a holiday move, 补学 and the record still fit in the month.
@@ -143,6 +146,12 @@ class Settings(BaseSettings):
     study_push_weekday: str = "mon"
     study_push_time: time = time(19, 0)
     study_push_max: int = Field(default=3, ge=1, le=20)
+    # 党费 (bot.domain.dues): how an amount is rounded to the fen (half_up, half_even, down, up); the first
+    # month dues are counted from (YYYY-MM; unset: the month of the first roster import), never before it;
+    # the branch's official payment channel (text or a link) shown with reminders.
+    dues_rounding: str = "half_up"
+    dues_start_month: str | None = None
+    dues_payment_channel: str = ""
 
     # The demo's time travel only (bot.clock.TravelClock): the server, its fake WeChat and `partybot jobs run
     # --now` read the moment from this file, so moving it moves them all. Unset (production): real time.
@@ -217,6 +226,26 @@ class Settings(BaseSettings):
         if parse_theme_day(value) is None:
             raise ValueError(f"{value!r} is not a rule such as 每月20日 or 每月最后一个工作日")
         return value.strip()
+
+    @field_validator("dues_rounding")
+    @classmethod
+    def _dues_rounding(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in ("half_up", "half_even", "down", "up"):
+            raise ValueError("must be one of half_up, half_even, down, up")
+        return value
+
+    @field_validator("dues_start_month")
+    @classmethod
+    def _dues_start_month(cls, value: str | None) -> str | None:
+        import re
+
+        if value is None or not value.strip():
+            return None
+        found = re.fullmatch(r"(\d{4})-(\d{1,2})", value.strip())
+        if found is None or not 1 <= int(found.group(2)) <= 12:
+            raise ValueError(f"{value!r} is not a month such as 2026-01")
+        return f"{int(found.group(1)):04d}-{int(found.group(2)):02d}"
 
     @field_validator("timezone")
     @classmethod

@@ -5,6 +5,7 @@ from models.base import Base
 from models.binding import Binding, BindingAttempt, BindingCode, BindingRequest, QRBindingToken
 from models.conversation import ConversationState
 from models.dual_report import DualReport
+from models.dues import DuesAdjustment, DuesBase, DuesClaim, DuesEntry, DuesEntryKind, DuesUnitRate
 from models.events import (
     Attendance,
     Event,
@@ -17,6 +18,7 @@ from models.events import (
 )
 from models.identity import IdentityChange
 from models.inbound import InboundLog
+from models.mobile import IncomingMember, MobileRegistration, MobileReport
 from models.notice import Notice, NoticeClip
 from models.org import Building, Door, OrgUnit, UnitKind
 from models.outbox import Lease, OutboxRow, OutboxStatus
@@ -40,6 +42,12 @@ __all__ = [
     "ConversationState",
     "Door",
     "DualReport",
+    "DuesAdjustment",
+    "DuesBase",
+    "DuesClaim",
+    "DuesEntry",
+    "DuesEntryKind",
+    "DuesUnitRate",
     "Event",
     "EventKind",
     "EventPhoto",
@@ -47,9 +55,12 @@ __all__ = [
     "EventStatus",
     "IdentityChange",
     "InboundLog",
+    "IncomingMember",
     "Invitation",
     "Lease",
     "Member",
+    "MobileRegistration",
+    "MobileReport",
     "Notice",
     "NoticeClip",
     "OrgUnit",

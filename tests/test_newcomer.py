@@ -146,7 +146,7 @@ async def test_a_members_menu_shows_what_applies_to_them(
     assert (await wang.send("流动报到")).text.startswith("“流动报到”是流动党员的服务")
     li = WeChatUser(client, clock, "o-YX-007")  # 李文博, a mobile member
     assert "\n4 流动报到\n" in (await li.send("帮助")).text
-    assert (await li.send("4")).text.startswith("“流动报到”即将开通")
+    assert (await li.send("4")).text.startswith("请用一句话说说您本月在哪里、做什么")
 
 
 async def test_a_grid_workers_menu_holds_a_grid_workers_work(

@@ -126,7 +126,7 @@ async def test_jobs_keep_data_only_as_long_as_it_serves(make_settings: Any, cloc
         summary = await job_named("housekeeping").run(deps, clock.now())
         assert summary == (
             "conversations 1, binding_attempts 1, binding_codes 0, inbound_log 1, identity_changes 0, "
-            "voice_messages 0"
+            "voice_messages 0, precise_locations 0"
         )
         assert (await count(db, BindingAttempt), await count(db, InboundLog)) == (1, 1)
         assert await job_named("expire_waiting_replies").run(deps, clock.now()) == "expired 1"

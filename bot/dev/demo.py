@@ -11,7 +11,7 @@ import re
 import secrets
 import signal
 import sys
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,8 @@ from bot.app import create_app
 from bot.clock import Clock, TravelClock
 from bot.content import load_content
 from bot.dev.chat import DEMO_OPENID_PREFIX, demo_state_path, read_demo_state
+from bot.dev.demo_dues import demo_dues_start, seed_dues
+from bot.dev.demo_mobile import seed_mobile
 from bot.dev.fake_wechat import FakeConfig, FakeWeChat
 from bot.domain.attendance import answer
 from bot.domain.importing import import_members, import_org, import_staff
@@ -42,6 +44,7 @@ log = logging.getLogger("partybot.demo")
 DEMO_APPID = "wxdemo0000000000"
 DEMO_SECRET = "demo-secret"
 DEMO_TOKEN = "partybot-demo"
+DEMO_TEMPLATE = "DEMO-NOTICE"
 # Left unbound so that a newcomer can try binding (by code, or `绑定 郑国平 8009` and the secretary's 同意).
 DEMO_UNBOUND = frozenset({"YX-009", "YX-010", "YX-037"})
 # The month already under way when the demo is first started: a couple of members of each branch have
@@ -271,6 +274,11 @@ def demo_settings(
         data_key=demo_data_key(workdir),
         clock_file=workdir / CLOCK_FILE,
         data_dir=workdir / DATA_DIR,
+        # A service account has a notice template set up in its back office (the fake accepts any id): the
+        # scheduler's notices reach members whose 48-hour window has closed, as they would for real.
+        notice_template_id=DEMO_TEMPLATE,
+        # 党费: counted from a few months back, so the demo has members behind (bot.dev.demo_dues).
+        dues_start_month=demo_dues_start(date.today()),
         host=host,
         port=port,
     )
@@ -298,6 +306,8 @@ def demo_env_lines(settings: Settings) -> list[str]:
         "PARTYBOT_DATA_KEY": settings.data_key or "",
         "PARTYBOT_CLOCK_FILE": str(settings.clock_file or ""),
         "PARTYBOT_DATA_DIR": str(settings.data_dir),
+        "PARTYBOT_NOTICE_TEMPLATE_ID": settings.notice_template_id or "",
+        "PARTYBOT_DUES_START_MONTH": settings.dues_start_month or "",
     }
     lines = []
     for name, value in values.items():
@@ -331,7 +341,7 @@ def env_notice(path: Path, written: bool, lines: list[str]) -> str:
         return (
             f"  设置已写入 {path}：在这个文件夹里运行的其他 partybot 命令都连到这个演示，例如\n"
             "    .venv/bin/partybot outbox    .venv/bin/partybot audit\n"
-            "    .venv/bin/partybot jobs run relay_unreached --now 2026-12-18T09:00\n"
+            "    .venv/bin/partybot jobs run relay_unreached --now +1d\n"
         )
     shown = "".join(f"    {line}\n" for line in lines)
     return (
@@ -434,6 +444,9 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
     clock = TravelClock(settings.clock_file, settings.timezone)
     seeded = await seed_demo(settings, clock.now())
     await start_month(settings, clock.now(), answers=seeded)
+    if seeded:
+        await seed_dues(settings, clock.now())
+        await seed_mobile(settings, clock.now())
 
     fake = FakeWeChat(
         FakeConfig(
@@ -486,7 +499,7 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
         f"  .venv/bin/partybot chat --openid o-any      新用户：试试“报到”或“绑定 郑国平 8009”\n"
         f"  .venv/bin/partybot chat --as YX-004         王秀兰，85岁老党员，有联系人\n"
         f"  .venv/bin/partybot chat --as YX-002         林晓梅，第一网格党支部书记（成员、待审、绑定码）\n"
-        f"  .venv/bin/partybot chat --as YX-007         李文博，流动党员\n"
+        f"  .venv/bin/partybot chat --as YX-007         李文博，流动党员：试试“流动报到 在余杭 做电工”\n"
         f"  .venv/bin/partybot chat --as YX-001         周建国，社区党委书记：发“公告 通知内容”再“确认”\n"
         f"  .venv/bin/partybot chat --as WG-01          韩磊，网格员\n"
         f"  .venv/bin/partybot chat --as YX-009         郑国平，还没有绑定微信：试试绑定\n"

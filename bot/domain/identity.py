@@ -45,7 +45,8 @@ class Unit:
 class _Parts:
     """What one openid's identity is made of, as read in bulk."""
 
-    member: tuple[int, str, str, str | None, str, int] | None = None  # id, number, name, post, kind, unit
+    # id, number, name, post, kind, unit, 流动去向
+    member: tuple[int, str, str, str | None, str, int, str | None] | None = None
     staff: tuple[int, str, str] | None = None  # id, name, unit path
     admin: bool = False
     dual: tuple[int, str, int | None] | None = None  # id, name, unit
@@ -174,7 +175,7 @@ class Identities:
             staff_id=staff[0] if staff else None,
             staff_unit_path=staff[2] if staff else None,
             dual_report_id=dual[0] if dual else None,
-            traits=member_traits(member[4] if member else None),
+            traits=member_traits(member[4] if member else None, member[6] if member else None),
         )
 
 
@@ -192,7 +193,14 @@ async def _parts(session: AsyncSession, openid: str | None) -> dict[str, _Parts]
 
     members = (
         select(
-            Binding.openid, Member.id, Member.number, Member.name, Member.post, Member.kind, Member.unit_id
+            Binding.openid,
+            Member.id,
+            Member.number,
+            Member.name,
+            Member.post,
+            Member.kind,
+            Member.unit_id,
+            Member.mobile_destination,
         )
         .join(Member, Member.id == Binding.member_id)
         .where(Member.active.is_(True))
@@ -210,8 +218,8 @@ async def _parts(session: AsyncSession, openid: str | None) -> dict[str, _Parts]
     if openid is not None:
         members, staff = members.where(Binding.openid == openid), staff.where(Binding.openid == openid)
         admins, duals = admins.where(Admin.openid == openid), duals.where(DualReport.openid == openid)
-    for key, member_id, number, name, post, kind, unit_id in (await session.execute(members)).all():
-        part(key).member = (member_id, number, name, post, kind, unit_id)
+    for key, member_id, number, name, post, kind, unit_id, away in (await session.execute(members)).all():
+        part(key).member = (member_id, number, name, post, kind, unit_id, away)
     for key, staff_id, staff_name, path in (await session.execute(staff)).all():
         part(key).staff = (staff_id, staff_name, path)
     for (admin_openid,) in (await session.execute(admins)).all():
@@ -238,6 +246,7 @@ def branch_of(units: Mapping[int, Unit], unit_id: int | None) -> str | None:
     return start.path if start is not None else None
 
 
-def member_traits(kind: str | None) -> frozenset[str]:
-    """Facts about a member that decide which menu items apply to them (content/menus.yaml `only:`)."""
-    return frozenset({"mobile"}) if kind == "流动" else frozenset()
+def member_traits(kind: str | None, mobile_destination: str | None = None) -> frozenset[str]:
+    """Facts about a member that decide which menu items apply to them (content/menus.yaml `only:`): mobile
+    (流动党员: the roster's 人员类型 流动, or a 流动去向 from the roster or `流动登记`)."""
+    return frozenset({"mobile"}) if kind == "流动" or mobile_destination else frozenset()

@@ -51,6 +51,10 @@ class Action(StrEnum):
     VIEW_OWN_POINTS = "view_own_points"
     KEEP_RECORDS = "keep_records"
     CALL_MEETINGS = "call_meetings"
+    VIEW_OWN_DUES = "view_own_dues"
+    RECORD_DUES = "record_dues"
+    MANAGE_MOBILE = "manage_mobile"
+    REGISTER_INCOMING = "register_incoming"
 
 
 # Which roles may take each action; actions on other people's data are further limited by `scope`.
@@ -79,6 +83,14 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     # 纪实 (the record of a meeting, with photos) and 发起活动 (a meeting of 三会一课), for their own unit.
     Action.KEEP_RECORDS: frozenset({Role.SECRETARY, Role.ADMIN}),
     Action.CALL_MEETINGS: frozenset({Role.SECRETARY, Role.ADMIN}),
+    # 党费: a member their own dues, 已交 and base; a secretary records payments, bases, reductions and reads
+    # the collection of their subtree.
+    Action.VIEW_OWN_DUES: frozenset({Role.MEMBER}),
+    Action.RECORD_DUES: frozenset({Role.SECRETARY, Role.ADMIN}),
+    # 流动党员: 流动登记, 流动结束, the 流动党员 list, 流入确认 / 流入退回, for their subtree.
+    Action.MANAGE_MOBILE: frozenset({Role.SECRETARY, Role.ADMIN}),
+    # 流入登记: a member of another place's organisation, not bound here.
+    Action.REGISTER_INCOMING: frozenset({Role.RESIDENT}),
 }
 
 

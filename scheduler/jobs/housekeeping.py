@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from bot.domain.mobile import forget_precise
 from models import (
     BindingAttempt,
     BindingCode,
@@ -47,6 +48,8 @@ async def housekeeping(deps: JobDeps, now: datetime) -> str:
             ),
         ):
             counts[label] = int(getattr(session.execute(statement), "rowcount", 0) or 0)
+        # 流动党员 report-ins: precise coordinates (kept with consent) past their days.
+        counts["precise_locations"] = forget_precise(session, now)
         return counts
 
     counts = await deps.db.run(tidy)

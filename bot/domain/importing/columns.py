@@ -11,7 +11,7 @@ from typing import Literal
 from bot.domain.importing.messages import ImportFailed, message
 from bot.domain.importing.reader import Table, TableRow
 
-ImportKind = Literal["org", "members", "staff"]
+ImportKind = Literal["org", "members", "staff", "dues"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,15 @@ COLUMNS: dict[ImportKind, tuple[Column, ...]] = {
         Column("帮扶人编号", False, ("帮扶编号", "结对帮扶人编号", "联系人编号")),
         Column("党费基数", False, ("缴费基数", "党费缴纳基数")),
         Column("流动去向", False, ("去向", "流出地", "外出去向", "流动地点")),
+    ),
+    # 党费 bank statements (`partybot dues import`): 编号 or 姓名 (bot.domain.dues_import checks for one).
+    "dues": (
+        Column("编号", False, _NUMBER_ALIASES),
+        Column("姓名", False, (*_NAME_ALIASES, "户名", "付款人", "付款人名称", "对方户名", "交款人")),
+        Column("月份", True, ("所属月份", "党费月份", "缴费月份", "交纳月份", "缴纳月份", "月度")),
+        Column("金额", True, ("交易金额", "缴费金额", "党费金额", "收入金额", "贷方金额", "交纳金额")),
+        Column("日期", False, ("交易日期", "缴费日期", "交纳日期", "记账日期", "到账日期")),
+        Column("备注", False, ("摘要", "附言", "用途", "说明")),
     ),
     "staff": (
         Column("编号", True, (*_NUMBER_ALIASES, "网格员编号")),

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.domain.dues_ledger import roster_base_changed
 from bot.domain.importing.common import Progress, Units, count_bindings, set_phone, stored_phone, unbind
 from bot.domain.importing.report import Entry, ImportReport
 from bot.domain.importing.rows import RowReader
@@ -25,6 +26,7 @@ from bot.domain.importing.values import (
     parse_amount_fen,
     split_list,
 )
+from bot.domain.points import DEFAULT_TIMEZONE
 from bot.domain.privacy import Vault
 from models import Member
 
@@ -248,7 +250,11 @@ def plan_and_apply_members(
             kept_labels = tuple(MEMBER_FIELDS[k] for k in MEMBER_FIELDS if k in kept)
             report.kept.append(Entry(item.number, name, reader.row.number, kept_labels))
 
-    missing = sorted((m for m in members if m.active and m.number not in file_rows), key=lambda m: m.number)
+    # 流入 guests (bot.domain.mobile) are not on the roster: never missing from it.
+    missing = sorted(
+        (m for m in members if m.active and m.number not in file_rows and m.kind != "流入"),
+        key=lambda m: m.number,
+    )
     report.missing = [Entry(m.number, m.name) for m in missing]
     if report.prune:
         report.deactivated = list(report.missing)
@@ -271,6 +277,11 @@ def plan_and_apply_members(
             )
             session.add(m)
             by_number[item.number] = m
+        if m.id is not None and "dues_base_fen" in to_write[item.number]:
+            # 党费: the old base keeps the months before, the new one applies from the next month.
+            roster_base_changed(
+                session, m.id, m.dues_base_fen, item.fields["dues_base_fen"], now, DEFAULT_TIMEZONE
+            )
         for name in to_write[item.number]:
             _member_set(m, name, item.fields[name], vault, item.unit_id)
         m.active = True
