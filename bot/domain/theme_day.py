@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import Table, func, literal, select
 from sqlalchemy.orm import Session
 
 from bot.domain.calendar import Holidays, effective_rule, theme_day_date, theme_day_material
@@ -34,6 +34,9 @@ NOTICES: tuple[tuple[str, int, time], ...] = (
     ("eve", -1, time(18, 0)),
     ("day", 0, time(8, 0)),
 )
+
+
+INVITATIONS: Table = Invitation.__table__  # type: ignore[assignment]  # declarative tables are Tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,14 +271,13 @@ def invite(session: Session, event: Event, member_ids: Sequence[int], now: datet
     """Invite members (again: those already invited are left as they are)."""
     if not member_ids:
         return
-    insert = dialect_insert(session)
+    # executemany of one statement: a multi-row VALUES would be compiled afresh for every event.
+    statement = dialect_insert(session)(INVITATIONS).on_conflict_do_nothing(
+        index_elements=["event_id", "member_id"]
+    )
     rows = [{"event_id": event.id, "member_id": m, "created_at": now} for m in member_ids]
     for start in range(0, len(rows), 1000):
-        session.execute(
-            insert(Invitation)
-            .values(rows[start : start + 1000])
-            .on_conflict_do_nothing(index_elements=["event_id", "member_id"])
-        )
+        session.execute(statement, rows[start : start + 1000])
 
 
 # --- what is due -------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
@@ -23,6 +23,8 @@ from bot.outbound.sizes import split_text
 from bot.settings import Settings
 from models import Binding, Member, Notice, NoticeClip, OrgUnit, OutboxRow, OutboxStatus
 from models.db import Database, dialect_insert
+
+OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]  # declarative tables are Tables
 
 
 class Channel(StrEnum):
@@ -261,11 +263,18 @@ def outbox_values(key: str, kind: str, now: datetime, **fields: object) -> dict[
 
 
 def insert_outbox(session: Session, values: Sequence[dict[str, object]]) -> None:
-    """Insert outbox rows (same columns each), skipping keys already there: enqueuing is idempotent."""
-    insert = dialect_insert(session)
-    for start in range(0, len(values), 1000):
-        statement = insert(OutboxRow).values(list(values[start : start + 1000]))
-        session.execute(statement.on_conflict_do_nothing(index_elements=["idempotency_key"]))
+    """Insert outbox rows, skipping keys already there: enqueuing is idempotent. One executemany per set of
+    columns given (a multi-row VALUES statement is compiled afresh for every call, which cost more than the
+    inserting itself for a notice to a whole street)."""
+    if not values:
+        return
+    statement = dialect_insert(session)(OUTBOX).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    by_columns: dict[frozenset[str], list[dict[str, object]]] = {}
+    for row in values:
+        by_columns.setdefault(frozenset(row), []).append(row)
+    for rows in by_columns.values():
+        for start in range(0, len(rows), 1000):
+            session.execute(statement, rows[start : start + 1000])
 
 
 def _add_rows(session: Session, notice_id: int, recipients: Sequence[Recipient], now: datetime) -> None:
