@@ -38,7 +38,7 @@ JOBS: tuple[Job, ...] = (
         "remind members who have not paid this month's dues (党费) from 09:00 on the 5th and the 20th; after "
         "3 unpaid months a note to the member and their secretary, after 6 an alert citing Art. 9 (once per "
         "member, month and kind); in January ask members to confirm their base",
-        {"minute": 0},  # hourly: what is due as of the hour (a run at 100 000 members that finds nothing: ~12 s)
+        {"minute": 0},  # hourly (a run at 100 000 members that finds nothing due: ~12 s)
         dues_reminders,
     ),
     Job(
