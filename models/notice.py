@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -32,6 +32,10 @@ class Notice(Base):
     # MASSSENDJOBFINISH reports, by WeChat msg id: total, filtered, sent, errors.
     mass_reports: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
+
+    # A system notice is looked up by its key (`author`) before it is written: jobs do it once per event
+    # or member.
+    __table_args__ = (Index("ix_notices_kind_author", "kind", "author"),)
 
 
 class NoticeClip(Base):
