@@ -112,7 +112,7 @@ def build_root_router(extra: Sequence[Router] = ()) -> Router:
     )
     for router in extra:
         root.include(router)
-    root.include(menu_items.router(), fallback.router())
+    root.include(staff.no_more_pages_router(), menu_items.router(), fallback.router())
     return root
 
 

@@ -117,10 +117,6 @@ def router() -> Router:
         ctx.conversation.clear()
         return await issue(ctx, Person(Who(kinds[number - 1]), int(ids[number - 1])), name)
 
-    @r.route(Intent("next_page"))
-    async def nothing_to_page(msg: Incoming, ctx: Context) -> Reply | None:
-        return TextReply(ctx.text("no_more_pages"))
-
     @r.route(Intent("list_members", "pending_bindings"))
     @r.message(Regex(r"(?:成员|名单|成员名单|党员名单|绑定码)\s*.*"))
     @r.message(Role("member", "grid_worker"), Regex(r"(?:同意|拒绝)\s*(?!保存语音)\S+"))
@@ -277,3 +273,15 @@ async def list_members(ctx: Context, wanted: str | None, page: int) -> Reply:
         ctx.conversation.clear()
         text += "\n" + ctx.text("members_end")
     return TextReply(text)
+
+
+def no_more_pages_router() -> Router:
+    """A `下一页` that no list's conversation took (each paged list — 成员, 报名情况, 党费情况, 流动党员 —
+    answers its own first): said plainly. Included last, before the menu and the fallback."""
+    r = Router("no_more_pages")
+
+    @r.route(Intent("next_page"))
+    async def nothing_to_page(msg: Incoming, ctx: Context) -> Reply | None:
+        return TextReply(ctx.text("no_more_pages"))
+
+    return r

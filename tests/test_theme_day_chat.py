@@ -66,6 +66,23 @@ async def test_before_the_first_notice_the_whole_branch_counts_as_not_answered(
     assert "未回复（4人）" in listing and "王秀兰" in listing.split("未回复")[0], listing
 
 
+async def test_the_answers_list_pages_with_next_page(
+    stack: Stack, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import handlers.theme_day
+
+    monkeypatch.setattr(handlers.theme_day, "PAGE_BYTES", 40)  # five names: a page or two each
+    await seed(services(stack.client).db, bind=("YX-002",))
+    await rules(stack)
+    await job(stack, clock, bj(2026, 12, 13, 9, 0))
+    lin = ThroughFake(stack, "o-YX-002")
+    first = (await lin.send("报名情况")).text
+    total = int(first.split("（第1/")[1].split("页）")[0])
+    assert total >= 2, first
+    second = (await lin.send("下一页")).text
+    assert "（第2/" in second and second != first, second
+
+
 async def test_the_secretary_sets_topic_time_and_place_and_members_hear_of_the_change(
     stack: Stack, clock: FixedClock
 ) -> None:
