@@ -81,6 +81,10 @@ async def test_the_answers_list_pages_with_next_page(
     assert total >= 2, first
     second = (await lin.send("下一页")).text
     assert "（第2/" in second and second != first, second
+    for _ in range(total - 2):
+        await lin.send("下一页")
+    # Past the last page: said, not the list again.
+    assert (await lin.send("下一页")).text.startswith("没有可以翻的页了")
 
 
 async def test_the_secretary_sets_topic_time_and_place_and_members_hear_of_the_change(
