@@ -96,7 +96,7 @@ def build_root_router(extra: Sequence[Router] = ()) -> Router:
         # Before dual_report: `报到 …` from a mobile member is the monthly report-in.
         mobile.router(),
         dual_report.router(),
-        dues.paging_router(),  # 党费情况's 下一页, before staff's answer to a 下一页 with nothing to page
+        dues.paging_router(),  # 党费情况's 下一页 (in its own conversation state)
         staff.router(),
         announce.router(),
         theme_day.scan_router(),
