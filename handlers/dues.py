@@ -35,7 +35,7 @@ _NUMBER = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
 def paging_router() -> Router:
-    """`下一页` of 党费情况, while its conversation state is open (a 下一页 no list takes is answered last)."""
+    """`下一页` of 党费情况, while its conversation state is open (a stray 下一页 is answered last)."""
     r = Router("dues_paging")
 
     @r.message(State(REPORT_STATE), Intent("next_page"))
