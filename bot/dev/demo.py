@@ -32,7 +32,7 @@ from bot.domain.attendance import answer
 from bot.domain.importing import import_members, import_org, import_staff
 from bot.domain.privacy import Vault, new_key
 from bot.domain.study import SHIPPED, record_read
-from bot.domain.theme_day import Schedule, holding_units, invite, load_units, notice_moments
+from bot.domain.theme_day import Holders, Schedule, invite, load_units, notice_moments
 from bot.settings import AccountKind, Settings
 from models import Admin, Binding, Event, EventStatus, Member, OrgUnit, Staff, StudyMaterial
 from models.db import Database
@@ -146,14 +146,14 @@ async def start_month(settings: Settings, now: datetime, *, answers: bool) -> st
 
 
 def _answer_coming(session: Session, now: datetime) -> None:
-    holder_of = {m: holder for holder, ms in holding_units(session, load_units(session)).items() for m in ms}
-    for member_id, number in session.execute(
-        select(Member.id, Member.number).where(Member.number.in_(list(DEMO_ANSWERS)))
+    holder_of_unit = Holders.of(load_units(session)).holder_of_unit
+    for member_id, number, unit_id in session.execute(
+        select(Member.id, Member.number, Member.unit_id).where(Member.number.in_(list(DEMO_ANSWERS)))
     ):
         event = session.scalar(
             select(Event)
             .where(
-                Event.unit_id == holder_of.get(member_id),
+                Event.unit_id == holder_of_unit.get(unit_id),
                 Event.kind == "theme_day",
                 Event.status == EventStatus.PLANNED.value,
                 Event.starts_at > now,

@@ -101,24 +101,6 @@ def load_units(session: Session) -> dict[int, Unit]:
     return {int(i): Unit(str(path), str(kind), parent) for i, path, kind, parent in rows.all()}
 
 
-def holding_units(session: Session, units: Mapping[int, Unit]) -> dict[int, list[int]]:
-    """Each unit that holds a theme day (by id) with its active members' ids: the branch of every active
-    member's unit."""
-    by_path = {unit.path: unit_id for unit_id, unit in units.items()}
-    branch_cache: dict[int, int | None] = {}
-    holders: dict[int, list[int]] = {}
-    for member_id, unit_id in session.execute(
-        select(Member.id, Member.unit_id).where(Member.active.is_(True)).order_by(Member.id)
-    ):
-        if unit_id not in branch_cache:
-            path = branch_of(units, unit_id)
-            branch_cache[unit_id] = by_path.get(path) if path is not None else None
-        holder = branch_cache[unit_id]
-        if holder is not None:
-            holders.setdefault(holder, []).append(int(member_id))
-    return holders
-
-
 @dataclass(frozen=True, slots=True)
 class Holders:
     """Which unit holds the theme day of each unit's members (its branch), worked out once from the tree,
@@ -162,13 +144,9 @@ class Holders:
 
 
 def members_of(session: Session, units: Mapping[int, Unit], holder_id: int) -> list[int]:
-    """The active members who attend `holder_id`'s events."""
-    path = units[holder_id].path
-    unit_ids = [i for i, u in units.items() if u.path == path or u.path.startswith(path + "/")]
-    found = session.execute(
-        select(Member.id, Member.unit_id).where(Member.active.is_(True), Member.unit_id.in_(unit_ids))
-    )
-    return sorted(int(m) for m, unit_id in found if branch_of(units, unit_id) == path)
+    """The active members who attend `holder_id`'s events (one event's worth; a job over many builds
+    `Holders` once and asks it per event)."""
+    return Holders.of(units).members(session, holder_id)
 
 
 def rule_of(units: Mapping[int, Unit], rules: Mapping[str, str | None], holder_id: int, default: str) -> str:
