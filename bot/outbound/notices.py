@@ -335,7 +335,7 @@ def add_system_notice(
     existing = session.scalar(select(Notice.id).where(Notice.kind == "system", Notice.author == key))
     if existing is not None:
         if extend and member_ids:
-            _extend(session, int(existing), member_ids, bool(audio), now)
+            extend_notice(session, int(existing), member_ids, bool(audio), now)
         return int(existing)
     rows = (
         session.execute(
@@ -377,7 +377,9 @@ def add_system_notice(
     return notice.id
 
 
-def _extend(session: Session, notice_id: int, member_ids: Sequence[int], voice: bool, now: datetime) -> None:
+def extend_notice(
+    session: Session, notice_id: int, member_ids: Sequence[int], voice: bool, now: datetime
+) -> None:
     have = set(
         session.scalars(
             select(OutboxRow.member_id).where(

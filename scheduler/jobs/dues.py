@@ -26,9 +26,10 @@ from bot.domain.dues import Basis
 from bot.domain.identity import branch_of
 from bot.domain.points import award
 from bot.domain.theme_day import load_units
-from bot.outbound.notices import add_system_notice, secretaries_of_unit
+from bot.outbound.notices import secretaries_of_unit
+from bot.outbound.system_notices import SystemNotice, add_system_notices, written_keys
 from bot.settings import Settings
-from models import DuesEntry, DuesEntryKind, Member, Notice, OrgUnit
+from models import DuesEntry, DuesEntryKind, Member, OrgUnit
 from scheduler.jobs.base import JobDeps
 
 # (day of the month, local time, kind): a reminder is due from its moment until the next one's.
@@ -58,9 +59,21 @@ async def dues_reminders(deps: JobDeps, now: datetime) -> str:
         return f"dues start in {start}"
     totals = {"reminded": 0, "notes": 0, "alerts": 0, "base": 0}
     last = 0
+    branch = await deps.db.run(_branches)
+    found: dict[int, list[int]] = {}  # unit → its secretaries, for the whole run
     while True:
         done, last = await deps.db.run(
-            partial(_chunk, after=last, month=month, kind=kind, start=start, now=now, deps=deps)
+            partial(
+                _chunk,
+                after=last,
+                month=month,
+                kind=kind,
+                start=start,
+                now=now,
+                deps=deps,
+                branch=branch,
+                found=found,
+            )
         )
         if not done:
             break
@@ -98,7 +111,16 @@ def _unit_names(session: Session, unit_ids: set[int]) -> dict[int, str]:
 
 
 def _chunk(
-    session: Session, *, after: int, month: str, kind: str, start: str, now: datetime, deps: JobDeps
+    session: Session,
+    *,
+    after: int,
+    month: str,
+    kind: str,
+    start: str,
+    now: datetime,
+    deps: JobDeps,
+    branch: Callable[[int], int],
+    found: dict[int, list[int]],
 ) -> tuple[dict[str, int], int]:
     """One chunk of members (by id, after `after`): returns what was written and the last id read."""
     settings, content = deps.settings, deps.content
@@ -116,7 +138,6 @@ def _chunk(
     _use_credit(session, ids, facts, paid, month, start, now, settings)
     first_of_month = kind == MOMENTS[0][2]
     unpaid_by_unit: dict[int, list[int]] = {}  # by branch: one reminder notice per branch and month
-    branch = _branches(session)
     behind: list[tuple[int, str, int, int]] = []  # member, name, unit, months
     asked: list[int] = []
     for member_id, name, unit_id in rows:
@@ -134,20 +155,19 @@ def _chunk(
             asked.append(int(member_id))
     done = {"reminded": 0, "notes": 0, "alerts": 0, "base": 0}
     texts = _Texts(content, settings.dues_payment_channel, month)
-    for unit_id, member_ids in unpaid_by_unit.items():
-        add_system_notice(
-            session,
-            now,
-            key=f"dues:{unit_id}:{month}:{kind}",
-            text=texts.remind(kind),
-            member_ids=member_ids,
-            extend=True,
-        )
-        done["reminded"] += len(member_ids)
+    add_system_notices(
+        session,
+        now,
+        [
+            SystemNotice(f"dues:{unit_id}:{month}:{kind}", texts.remind(kind), member_ids)
+            for unit_id, member_ids in unpaid_by_unit.items()
+        ],
+        extend=True,
+    )
+    done["reminded"] = sum(len(member_ids) for member_ids in unpaid_by_unit.values())
     if behind:
-        written = _written(session, [f"dues:{m}:{month}:overdue" for m, _, _, _ in behind])
+        written = written_keys(session, [f"dues:{m}:{month}:overdue" for m, _, _, _ in behind])
         names = _unit_names(session, {u for _, _, u, _ in behind})
-        found: dict[int, list[int]] = {}
 
         def secretaries(unit_id: int) -> list[int]:
             if unit_id not in found:
@@ -156,31 +176,33 @@ def _chunk(
 
         # No `subject_member_id` on these: bot.outbound.voice_messages folds its alerts into the latest
         # notice about a member that has reached nobody yet, and must not rewrite a dues alert.
+        notes: list[SystemNotice] = []
         for member_id, name, unit_id, run in behind:
             if f"dues:{member_id}:{month}:overdue" in written:
                 continue
-            add_system_notice(
-                session,
-                now,
-                key=f"dues:{member_id}:{month}:overdue",
-                text=content.text("dues_overdue_member", name=name, months=run),
-                member_ids=[member_id],
+            notes.append(
+                SystemNotice(
+                    f"dues:{member_id}:{month}:overdue",
+                    content.text("dues_overdue_member", name=name, months=run),
+                    [member_id],
+                )
             )
             alert = run >= ALERT_AFTER
-            add_system_notice(
-                session,
-                now,
-                key=f"dues:{member_id}:{month}:{'alert' if alert else 'secretary'}",
-                text=content.text(
-                    "dues_overdue_alert" if alert else "dues_overdue_secretary",
-                    name=name,
-                    unit=names.get(unit_id, ""),
-                    months=run,
-                ),
-                member_ids=[m for m in secretaries(unit_id) if m != member_id]
-                or secretaries_of_unit(session, unit_id, exclude=member_id),  # a secretary behind: above
+            notes.append(
+                SystemNotice(
+                    f"dues:{member_id}:{month}:{'alert' if alert else 'secretary'}",
+                    content.text(
+                        "dues_overdue_alert" if alert else "dues_overdue_secretary",
+                        name=name,
+                        unit=names.get(unit_id, ""),
+                        months=run,
+                    ),
+                    [m for m in secretaries(unit_id) if m != member_id]
+                    or secretaries_of_unit(session, unit_id, exclude=member_id),  # a secretary behind: above
+                )
             )
             done["alerts" if alert else "notes"] += 1
+        add_system_notices(session, now, notes)
     if asked and first_of_month:
         done["base"] = _ask_bases(session, asked, facts, month, now, content, settings.timezone)
     return done, ids[-1]
@@ -229,15 +251,6 @@ def _use_credit(
         paid.setdefault(member_id, set()).update(done.months)
 
 
-def _written(session: Session, keys: list[str]) -> set[str]:
-    return {
-        str(k)
-        for k in session.scalars(
-            select(Notice.author).where(Notice.kind == "system", Notice.author.in_(keys))
-        )
-    }
-
-
 def _ask_bases(
     session: Session,
     member_ids: list[int],
@@ -253,25 +266,25 @@ def _ask_bases(
     dates = dues_ledger.base_dates(session, member_ids)
     stale = [m for m in member_ids if dates.get(m) is None or dates[m] < zone_start]
     keys = {m: f"dues:base:{m}:{year}" for m in stale}
-    written = _written(session, list(keys.values()))
-    count = 0
+    written = written_keys(session, list(keys.values()))
+    asks: list[SystemNotice] = []
     for member_id in stale:
         if keys[member_id] in written:
             continue
         base = facts[member_id].base_for(month)
         if base is None:
             continue
-        add_system_notice(
-            session,
-            now,
-            key=keys[member_id],
-            text=content.text(
-                "dues_base_confirm", year=year, base=f"{base / 100:.2f}".rstrip("0").rstrip(".")
-            ),
-            member_ids=[member_id],
+        asks.append(
+            SystemNotice(
+                keys[member_id],
+                content.text(
+                    "dues_base_confirm", year=year, base=f"{base / 100:.2f}".rstrip("0").rstrip(".")
+                ),
+                [member_id],
+            )
         )
-        count += 1
-    return count
+    add_system_notices(session, now, asks)
+    return len(asks)
 
 
 class _Texts:
