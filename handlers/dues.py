@@ -6,11 +6,14 @@ year, arrears), `党费基数 8600`, `已交 2026-11`. A secretary, for members 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,12 +22,14 @@ from bot.domain import audit, dues, dues_ledger
 from bot.domain.dues import Basis, Due, month_label
 from bot.domain.dues_ledger import Paid, Recorder, Refusal, Resolved
 from bot.domain.importing.values import parse_amount_fen
+from bot.domain.members import voice_on
 from bot.domain.points import award
 from bot.domain.policy import Action, may, scope
 from bot.edge.context import Context
 from bot.edge.replies import Reply, TextReply
 from bot.edge.router import Intent, Regex, Role, Router, State
 from bot.outbound.notices import add_system_notice, secretaries_of_unit
+from bot.outbound.system_notices import speak_reply
 from bot.wechat.wire import Incoming
 from handlers.dues_pages import pack
 from models import DuesClaim, Member, OrgUnit
@@ -195,17 +200,18 @@ async def _view(ctx: Context) -> Reply:
         return TextReply(ctx.text("dues_not_member", bind_hint=ctx.hint("bind")))
     member_id, now, setup = identity.member_id, ctx.clock.now(), _setup(ctx)
 
-    def read(session: Session) -> tuple[dues.Standing, str, str]:
+    def read(session: Session) -> tuple[dues.Standing, str, str, bool]:
         start = dues.start_month(session, setup.start, setup.timezone)
         found = dues.standing(
             session, member_id, now, start=start, timezone=setup.timezone, rounding=setup.rounding
         )
-        kind = str(session.scalar(select(Member.kind).where(Member.id == member_id)) or "")
+        member = session.get(Member, member_id)
+        kind = str(member.kind or "") if member is not None else ""
         first = dues.load_facts(session, [member_id], start)[member_id].first_month
-        return found, kind, first
+        return found, kind, first, member is not None and voice_on(member, now.year)
 
     async with ctx.db.read() as session:
-        standing, kind, first = await session.run_sync(read)
+        standing, kind, first, spoken = await session.run_sync(read)
     year = standing.month[:4]
     due = standing.due
     if due is None:
@@ -262,6 +268,15 @@ async def _view(ctx: Context) -> Reply:
         and due.amount_fen
     ):
         text += ctx.text("dues_view_hint", month=standing.month)
+    if spoken:
+        # Voice mode (elderly members): the same answer read aloud, its clips right after this reply.
+        day = now.astimezone(ZoneInfo(setup.timezone)).date().isoformat()
+        digest = hashlib.sha1(text.encode()).hexdigest()[:12]
+        key = f"spoken:dues:{member_id}:{day}:{digest}"
+        if await ctx.db.run(
+            partial(speak_reply, now=now, key=key, member_id=member_id, openid=ctx.openid, text=text)
+        ):
+            text += ctx.text("voice_follows")
     return TextReply(text)
 
 

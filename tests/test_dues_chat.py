@@ -5,6 +5,7 @@ menu's 2, by saying it), their base and 已交; the secretary's 收党费 by mon
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -12,11 +13,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.clock import FixedClock
+from bot.voice.speech import AmrEncoder
 from models import AuditEntry, DuesBase, DuesClaim, DuesEntry, Member, Notice, OutboxRow
 from tests.community import BRANCH1, seed
-from tests.conftest import AppFactory
-from tests.helpers import services
-from tests.wechat import WeChatUser
+from tests.conftest import AppFactory, StackFactory, require
+from tests.helpers import flush, services
+from tests.wechat import ThroughFake, WeChatUser
 
 BOUND = ("YX-001", "YX-002", "YX-003", "YX-004", "YX-009", "YX-013")
 
@@ -28,7 +30,10 @@ async def setup(
     community = await seed(services(client).db, bind=BOUND)
 
     def write(session: Session) -> None:
-        session.execute(update(Member).where(Member.number == "YX-004").values(dues_base_fen=310000))
+        # 王秀兰 (born 1941) has turned 语音模式 off: these tests read text; the voice test is the last one.
+        session.execute(
+            update(Member).where(Member.number == "YX-004").values(dues_base_fen=310000, voice_mode=False)
+        )
         session.execute(update(Member).where(Member.number == "YX-013").values(dues_base_fen=860000))
         session.execute(update(Member).where(Member.number == "YX-012").values(dues_base_fen=250000))
 
@@ -272,3 +277,44 @@ async def test_the_secretarys_collection_pages_with_next_page(
     async with services(client).db.read() as session:
         audited = (await session.execute(select(AuditEntry.action, AuditEntry.scope))).all()
     assert audited.count(("dues_report", BRANCH1)) == 5  # every page read
+
+
+async def test_an_elderly_member_hears_her_dues_read_aloud(
+    make_stack: StackFactory, clock: FixedClock
+) -> None:
+    """党费 for a member in voice mode (王秀兰 of the second branch, born 1952): the text at once, then the
+    same answer as voice clips by customer service; asking again the same day sends no second voice."""
+    require("espeak-ng", shutil.which("espeak-ng") is not None, "apt-get install espeak-ng")
+    require("ffmpeg", shutil.which("ffmpeg") is not None, "apt-get install ffmpeg libavcodec-extra")
+    require(
+        "ffmpeg's AMR-NB encoder", await AmrEncoder().has_amr_encoder(), "apt-get install libavcodec-extra"
+    )
+    stack = await make_stack(dues_start_month="2026-10")
+    db = services(stack.client).db
+    await seed(db, bind=("YX-002", "YX-012"))
+    stack.fake.follow(["o-YX-012", "o-YX-002"])
+
+    def base(session: Session) -> None:
+        session.execute(update(Member).where(Member.number == "YX-012").values(dues_base_fen=250000))
+
+    await db.run(base)
+    wang = ThroughFake(stack, "o-YX-012")
+    view = (await wang.send("党费")).text
+    assert view.startswith("王秀兰同志，您11月的党费是12.50元，尚未交纳。")
+    assert view.endswith("（语音版随后发给您。）")
+    await flush(stack.client)
+    clock.advance(5)
+    await stack.worker.drain()
+    clips = [s for s in stack.sends("o-YX-012", api="custom") if s.msgtype == "voice"]
+    assert clips and all(s.content["media_id"] for s in clips)
+    assert (await wang.send("党费")).text == view.removesuffix("\n（语音版随后发给您。）")
+    await flush(stack.client)
+    clock.advance(5)
+    await stack.worker.drain()
+    assert len([s for s in stack.sends("o-YX-012", api="custom") if s.msgtype == "voice"]) == len(clips)
+    # 林晓梅 (the branch secretary, not in voice mode) gets text only.
+    other = (await ThroughFake(stack, "o-YX-002").send("党费")).text
+    assert other.startswith("林晓梅同志，您11月的党费") and "语音版" not in other
+    await flush(stack.client)
+    await stack.worker.drain()
+    assert not [s for s in stack.sends("o-YX-002", api="custom") if s.msgtype == "voice"]

@@ -110,3 +110,42 @@ def add_system_notices(
         )
     insert_outbox(session, values)
     return ids
+
+
+def speak_reply(session: Session, now: datetime, *, key: str, member_id: int, openid: str, text: str) -> bool:
+    """Read a passive reply aloud: the reply's text as a notice of no recipients, and one `voice` row that
+    sends only its clips (customer service: the member's message just opened the window; else with their
+    next reply). For members in voice mode, whose every answer should come as short text and voice. Once per
+    key (a member asking the same twice in a day hears it once). Returns whether it was written now."""
+    if key in written_keys(session, [key]):
+        return False
+    notice = Notice(
+        kind="system",
+        text=text,
+        author=key,
+        unit_path="",
+        audience="all",
+        audience_label="",
+        recipients=1,
+        mass_reports={},
+        subject_member_id=None,
+        folded_keys=[],
+        created_at=now,
+    )
+    session.add(notice)
+    session.flush()
+    insert_outbox(
+        session,
+        [
+            outbox_values(
+                f"voice:{key}",
+                "voice",
+                now,
+                openid=openid,
+                member_id=member_id,
+                notice_id=notice.id,
+                wants_voice=True,
+            )
+        ],
+    )
+    return True
