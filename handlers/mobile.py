@@ -80,7 +80,7 @@ def _report_words(msg: Incoming, ctx: Context) -> FilterResult:
 
 
 def router() -> Router:
-    r = Router("mobile", numbered=(CONSENT, INCOMING))
+    r = Router("mobile", numbered=(CONSENT, INCOMING), optional=(CONSENT,))
 
     # --- a secretary's commands ---------------------------------------------------------------------
 

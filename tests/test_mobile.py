@@ -177,6 +177,15 @@ async def test_a_location_is_used_only_after_consent_and_only_to_the_district(
     assert asked.startswith("您发送了位置。使用位置前需要您单独同意") and asked.endswith("1 同意\n2 不同意")
     assert await reports(client, community.ids["YX-007"]) == []  # nothing of it is kept
     assert (await li.send("好吧")).text.startswith("请回复数字1或2。")
+    # Another request leaves the question unanswered (nothing stored) and is answered as itself.
+    assert (await li.send("积分")).text.startswith("李文博同志")
+    # ... and a later 1 is the menu's 1, not a consent.
+    assert not (await li.send("1")).text.startswith("好的，已记录您的同意")
+    await li.send("取消")
+    async with db_of(client).read() as session:
+        reg = await session.scalar(select(MobileRegistration))
+    assert reg is None or reg.location_consent is None
+    assert (await send_location(li)).text == asked
     precise = (await li.send("1")).text
     assert precise.startswith(
         "好的，已记录您的同意。\n另外，是否同意保存精确位置（经纬度）？保存30天后自动删除"

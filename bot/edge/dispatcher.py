@@ -65,6 +65,13 @@ class Dispatcher:
                 ctx.intent = item.intent
             return
         ctx.intent = self.nlp.intent(msg.text)
+        conversation = ctx.conversation
+        if (
+            ctx.intent not in (None, "cancel")
+            and conversation.active
+            and self.root.is_optional(str(conversation.name))
+        ):
+            conversation.clear()  # an optional question ignored: the message means what it says
 
     async def dispatch(self, msg: Incoming) -> Answer:
         services = self.services

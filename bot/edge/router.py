@@ -31,13 +31,16 @@ class Route:
 
 
 class Router:
-    def __init__(self, name: str, *, numbered: tuple[str, ...] = ()) -> None:
+    def __init__(self, name: str, *, numbered: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> None:
         """`numbered`: this router's conversations that ask for a number (a choice from a list, a step
-        like 回复1提交). In any other conversation a bare menu number leaves it and opens that menu item."""
+        like 回复1提交). In any other conversation a bare menu number leaves it and opens that menu item.
+        `optional`: conversations that ask a question the person may ignore (a consent, a call-back phone):
+        a message with an intent of its own (党费, 帮助, ...) leaves them and is answered as such."""
         self.name = name
         self._routes: list[Route] = []
         self._children: list[Router] = []
         self._numbered = frozenset(numbered)
+        self._optional = frozenset(optional)
         self._claims: list[NumberClaim] = []
 
     def route(self, *filters: Filter, name: str | None = None) -> Callable[[Handler], Handler]:
@@ -77,6 +80,10 @@ class Router:
     def takes_numbers(self, conversation: str) -> bool:
         """Whether a conversation of this tree asks for a number."""
         return conversation in self._numbered or any(c.takes_numbers(conversation) for c in self._children)
+
+    def is_optional(self, conversation: str) -> bool:
+        """Whether a conversation of this tree asks a question a message meaning something else leaves."""
+        return conversation in self._optional or any(c.is_optional(conversation) for c in self._children)
 
     def routes(self) -> Iterator[Route]:
         yield from self._routes
