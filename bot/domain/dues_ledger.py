@@ -174,7 +174,9 @@ def pay_amount(session: Session, member_id: int, amount_fen: int, rec: Recorder)
 
 def reverse_month(session: Session, member_id: int, month: str, rec: Recorder) -> bool:
     """A correction: the month's payment is reversed by a new row (who and when); False when not paid."""
-    reversed_ids = select(DuesEntry.reverses_id).where(DuesEntry.reverses_id.is_not(None))
+    reversed_ids = select(DuesEntry.reverses_id).where(
+        DuesEntry.member_id == member_id, DuesEntry.reverses_id.is_not(None)
+    )
     entry = session.scalar(
         select(DuesEntry)
         .where(
