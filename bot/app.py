@@ -81,8 +81,11 @@ def build_root_router(extra: Sequence[Router] = ()) -> Router:
         mobile,
         points,
         records,
+        request_staff,
+        requests,
         staff,
         study,
+        suggestions,
         theme_day,
         voice_messages,
     )
@@ -93,9 +96,13 @@ def build_root_router(extra: Sequence[Router] = ()) -> Router:
         # Right after help: their steps take free text (a record's text may well say 主题党日) and photos.
         records.router(),
         meetings.router(),
+        # 反映问题's steps take free text (a description may well say 党费 or 学习) and photos.
+        requests.steps_router(),
         # Before dual_report: `报到 …` from a mobile member is the monthly report-in.
         mobile.router(),
         dual_report.router(),
+        # Before the generic ones: 建议's step takes free text (a suggestion may well name 主题党日 or 学习).
+        suggestions.step_router(),
         dues.paging_router(),  # 党费情况's 下一页 (in its own conversation state)
         staff.router(),
         announce.router(),
@@ -109,6 +116,11 @@ def build_root_router(extra: Sequence[Router] = ()) -> Router:
         points.router(),
         theme_day.router(),
         dues.router(),
+        # 居民诉求: the handlers' commands (接单 R…, 待办), then the residents' (反映 …, 进度, a rating).
+        request_staff.router(),
+        requests.router(),
+        # After them: an open step of theirs (an announcement's body) takes `建议 …` / `答复 …` first.
+        suggestions.router(),
     )
     for router in extra:
         root.include(router)

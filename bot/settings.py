@@ -152,6 +152,20 @@ class Settings(BaseSettings):
     dues_rounding: str = "half_up"
     dues_start_month: str | None = None
     dues_payment_channel: str = ""
+    # 居民诉求 (bot.domain.requests): a ticket is to be taken within TAKE_HOURS (URGENT: danger to life or
+    # property) and solved within SOLVE_DAYS (COMPLEX: marked 复杂); WORKING_DAYS counts working time only
+    # (statutory holidays and 调休 from chinesecalendar; urgent tickets always count clock hours). The job's
+    # reminders and escalations of non-urgent tickets wait for QUIET_START–QUIET_END (local time). GAS_PHONE:
+    # the gas company's emergency number, shown with 119/110/120. Photos are kept PHOTO_RETENTION_DAYS.
+    request_take_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    request_take_hours_urgent: float = Field(default=2.0, gt=0, le=48)
+    request_solve_days: float = Field(default=7.0, gt=0, le=90)
+    request_solve_days_complex: float = Field(default=15.0, gt=0, le=180)
+    request_working_days: bool = False
+    request_quiet_start: time = time(8, 0)
+    request_quiet_end: time = time(20, 0)
+    request_gas_phone: str = ""
+    request_photo_retention_days: int = Field(default=180, ge=1, le=3650)
 
     # The demo's time travel only (bot.clock.TravelClock): the server, its fake WeChat and `partybot jobs run
     # --now` read the moment from this file, so moving it moves them all. Unset (production): real time.

@@ -24,7 +24,9 @@ from models.org import Building, Door, OrgUnit, UnitKind
 from models.outbox import Lease, OutboxRow, OutboxStatus
 from models.people import Admin, Member, Staff, VolunteerPost
 from models.points import PointEntry
+from models.requests import RequestEvent, RequestLink, RequestPhoto, RequestRating, RequestTicket
 from models.study import StudyMaterial, StudyRead
+from models.suggestions import Suggestion
 from models.token import AccessToken
 from models.wechat_user import WeChatUser
 
@@ -68,10 +70,16 @@ __all__ = [
     "OutboxStatus",
     "PointEntry",
     "QRBindingToken",
+    "RequestEvent",
+    "RequestLink",
+    "RequestPhoto",
+    "RequestRating",
+    "RequestTicket",
     "SignInCode",
     "Staff",
     "StudyMaterial",
     "StudyRead",
+    "Suggestion",
     "UnitKind",
     "VolunteerPost",
     "WeChatUser",

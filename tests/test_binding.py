@@ -17,7 +17,9 @@ from tests.wechat import ThroughFake
 
 SECRETARY = "YX-002"  # 林晓梅, 第一网格党支部
 # 王秀兰 is not a mobile member: 流动报到 (4) is left out and the other items keep their numbers.
-MEMBER_MENU = "请回复数字：\n1 学习园地\n2 我的党费\n3 主题党日\n5 我的信息\n6 反映问题\n7 我的积分\n0 菜单"
+MEMBER_MENU = (
+    "请回复数字：\n1 学习园地\n2 我的党费\n3 主题党日\n5 我的信息\n6 反映问题\n7 我的积分\n8 提建议\n0 菜单"
+)
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ async def test_cancel_words_and_zero_always_leave(counting: WeChatUser, leave: s
 async def test_help_leaves_the_conversation(counting: WeChatUser) -> None:
     await counting.send("开始")
     assert (await counting.send("帮助")).text.startswith("请回复数字")
-    assert (await counting.send("1")).text.startswith("“反映问题")
+    assert (await counting.send("1")).text.startswith("请用一句话说说遇到了什么问题")
 
 
 async def test_state_expires(counting: WeChatUser, clock: FixedClock) -> None:

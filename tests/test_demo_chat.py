@@ -100,7 +100,7 @@ async def test_a_new_user_chats_with_the_demo(tmp_path: Path) -> None:
             chat.type("幫助")
             screen = await chat.expect("< 3 党员绑定", 20)
             chat.type("/语音 我要反映问题")
-            await chat.expect("“反映问题（报修、求助、投诉）”即将开通")
+            await chat.expect("请用一句话说说遇到了什么问题")
             chat.type("/视频")
             await chat.expect("暂时无法处理视频")
             chat.type("/退出")

@@ -27,6 +27,9 @@ OWN_CHOICES = {
     "records_existing_choose",
     "records_no_room",
     "meeting_kind_bad",
+    # A solved request's rating: 1 满意 2 基本满意 3 不满意 (handlers/requests.py claims the bare number).
+    "request_notice_rate",
+    "request_notice_rate_reminder",
 }
 
 
@@ -110,13 +113,18 @@ async def test_a_request_in_words_gets_the_menu_items_answer(
     client: TestClient[Any, Any], clock: FixedClock, community: None
 ) -> None:
     resident = WeChatUser(client, clock, "o-new")
-    by_number = (await resident.send("1")).text
-    assert by_number.startswith("“反映问题（报修、求助、投诉）”即将开通")
+    # 居民诉求 is built (tests/test_requests_chat.py): the item and the words start a report.
+    asked = "请用一句话说说遇到了什么问题"
+    assert (await resident.send("1")).text.startswith(asked)
     for words in ("反映 3号楼楼道灯坏了", "报修 水管漏水", "漏水", "投诉楼下噪音"):
-        assert (await resident.send(words)).text == by_number, words
-    assert (await resident.send("我的诉求")).text.startswith("“查询我反映的问题”即将开通")
+        reply = (await resident.send(words)).text
+        starts = ("已受理", "您刚才已经反映过", "请问是哪栋楼", asked)
+        assert "即将开通" not in reply and reply.startswith(starts), words
+        await resident.send("0")
+    assert (await resident.send("我的诉求")).text.startswith("您反映的问题（最近2件）")
     member = WeChatUser(client, clock, "o-YX-004")
-    assert (await member.send("建议 在小区多装几个路灯")).text.startswith("“建议”即将开通")
+    # 党员建议 is built (tests/test_suggestions.py): filed with its number.
+    assert (await member.send("建议 在小区多装几个路灯")).text.startswith("已收到您的建议，编号S")
     # The theme day is built: its words get its own answers, not "coming".
     assert (await member.send("报名")).text == "目前没有需要回复的活动。回复“主题党日”查看本月安排。"
     assert (await member.send("签到")).text == "请发送“签到”加书记公布的四位签到码，例如：签到 1234"
@@ -157,4 +165,4 @@ async def test_a_grid_workers_menu_holds_a_grid_workers_work(
     assert menu == "韩磊，您好。\n请回复数字：\n1 待办诉求\n2 代居民反映问题\n3 我的信息\n0 菜单"
     info = (await grid.send("3")).text
     assert info.startswith("韩磊的信息：\n岗位：网格员（银杏社区党委/第一网格党支部）\n手机：13900139001")
-    assert (await grid.send("待办")).text.startswith("“待办诉求”即将开通")
+    assert (await grid.send("待办")).text == "目前没有待办诉求。"

@@ -55,6 +55,11 @@ class Action(StrEnum):
     RECORD_DUES = "record_dues"
     MANAGE_MOBILE = "manage_mobile"
     REGISTER_INCOMING = "register_incoming"
+    FILE_REQUEST = "file_request"
+    HANDLE_REQUESTS = "handle_requests"
+    REQUEST_STATS = "request_stats"
+    SUGGEST = "suggest"
+    ANSWER_SUGGESTIONS = "answer_suggestions"
 
 
 # Which roles may take each action; actions on other people's data are further limited by `scope`.
@@ -91,6 +96,18 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.MANAGE_MOBILE: frozenset({Role.SECRETARY, Role.ADMIN}),
     # 流入登记: a member of another place's organisation, not bound here.
     Action.REGISTER_INCOMING: frozenset({Role.RESIDENT}),
+    # 党员建议: a member files one for their branch; a secretary answers those of their subtree's branches.
+    Action.SUGGEST: frozenset({Role.MEMBER}),
+    Action.ANSWER_SUGGESTIONS: frozenset({Role.SECRETARY, Role.ADMIN}),
+    # 居民诉求: anyone files one (a grid worker for a resident) and rates their own tickets.
+    Action.FILE_REQUEST: frozenset(Role),
+    # 接单, 进展, 转派, 复杂, 办结, 待办, 电话: a grid worker their grid's tickets; a member holding a
+    # category's volunteer post, a 委员 or a secretary their branch's / unit's (bot.domain.requests decides).
+    Action.HANDLE_REQUESTS: frozenset(
+        {Role.GRID_WORKER, Role.MEMBER, Role.COMMITTEE, Role.SECRETARY, Role.ADMIN}
+    ),
+    # 诉求统计: the three rates of their subtree (a 委员 their branch's), month by month.
+    Action.REQUEST_STATS: frozenset({Role.SECRETARY, Role.COMMITTEE, Role.ADMIN}),
 }
 
 

@@ -11,6 +11,7 @@ from scheduler.jobs.housekeeping import housekeeping
 from scheduler.jobs.mobile import report_in_reminders
 from scheduler.jobs.outbound import expire_waiting_replies, refresh_voice_media, relay_unreached
 from scheduler.jobs.records import record_photos
+from scheduler.jobs.requests import request_deadlines, request_photos
 from scheduler.jobs.study import push_cron, study_push
 from scheduler.jobs.theme_day import theme_day
 
@@ -27,6 +28,8 @@ __all__ = [
     "refresh_voice_media",
     "relay_unreached",
     "report_in_reminders",
+    "request_deadlines",
+    "request_photos",
     "study_push",
     "theme_day",
 ]
@@ -71,6 +74,21 @@ JOBS: tuple[Job, ...] = (
         "download the photos of records (纪实) from WeChat before its 3 days are over",
         {"minute": "*/10"},
         record_photos,
+    ),
+    Job(
+        "request_deadlines",
+        "residents' requests (居民诉求): remind handlers at 80 % of the time, escalate a ticket not taken or "
+        "solved in time to the grid branch's secretary, then the community's (each once, the resident told; "
+        "non-urgent ones 08:00-20:00); remind residents to rate, close unrated after 3 days",
+        {"minute": "*/10"},
+        request_deadlines,
+    ),
+    Job(
+        "request_photos",
+        "download the photos of residents' requests from WeChat before its 3 days are over; delete them "
+        "after PARTYBOT_REQUEST_PHOTO_RETENTION_DAYS",
+        {"minute": "*/10"},
+        request_photos,
     ),
     Job(
         "expire_waiting_replies",
