@@ -305,6 +305,10 @@ def measure(backend: str, built: seed_branches.Built, postgres: str | None, tmp:
             urls = [td._url_for(postgres, n) for n in names]
         for url in urls:
             run.counts = asyncio.run(seed_ledger(url))
+            if backend != "SQLite":
+                # A database in service has its planner statistics (autovacuum); a bulk load just made
+                # has none, and the plans it gets without them are not the ones production sees.
+                asyncio.run(td._pg_exec(url, "ANALYZE", "CHECKPOINT"))
         timed = _run_child(urls[0], False, run.counts, label)
         traced = _run_child(urls[1], True, run.counts, label + "-traced")
         run.phases, run.traced, run.report = timed["phases"], traced["phases"], timed.get("report", {})

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Date, ForeignKey, Index, String
+from sqlalchemy import Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -38,7 +38,16 @@ class DuesEntry(Base):
     """One ledger row; never updated nor deleted. A correction is a REVERSAL row pointing at the entry."""
 
     __tablename__ = "dues_entries"
-    __table_args__ = (Index("ix_dues_entries_member_month", "member_id", "month"),)
+    __table_args__ = (
+        Index("ix_dues_entries_member_month", "member_id", "month"),
+        # Which payments are reversed: reversals are few, so a partial index on them stays small.
+        Index(
+            "ix_dues_entries_reverses_id",
+            "reverses_id",
+            sqlite_where=text("reverses_id IS NOT NULL"),
+            postgresql_where=text("reverses_id IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))

@@ -45,7 +45,8 @@ class Member(Base):
     dues_base_fen: Mapped[int | None] = mapped_column(default=None)
     mobile_destination: Mapped[str | None] = mapped_column(String(100), default=None)
     active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime]
+    # Indexed: the dues start month defaults to the month of the first roster import (the earliest row).
+    created_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
 
 
