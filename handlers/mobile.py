@@ -39,16 +39,16 @@ from bot.domain.mobile import (
     set_consent,
     submit_incoming,
 )
-from bot.domain.places import unit_for_building
 from bot.domain.policy import Action, may, scope
 from bot.domain.privacy import mask_phone, normalize_phone
+from bot.domain.requests import find_place
 from bot.edge.context import Context
 from bot.edge.replies import Reply, TextReply
 from bot.edge.router import FilterResult, Intent, Kind, Regex, Router, State
 from bot.outbound.notices import add_system_notice, secretaries_of_unit
 from bot.outbound.sizes import split_text
 from bot.wechat.wire import Incoming
-from models import OrgUnit
+from models import Building, OrgUnit
 
 REPORT = "mobile_report"
 CONSENT = "mobile_consent"
@@ -481,7 +481,7 @@ async def _incoming_start(ctx: Context) -> Reply:
 
 def _incoming_confirm_text(ctx: Context, data: dict[str, Any]) -> str:
     return ctx.text(
-        "mobile_incoming_check",
+        "mobile_incoming_check_by_place" if data.get("unit_by_place") else "mobile_incoming_check",
         name=data["name"],
         phone=data["phone"],
         org=data["org"],
@@ -500,15 +500,17 @@ async def _incoming_step(msg: Incoming, ctx: Context) -> Reply:
     current = str(data.get("step"))
     text = (msg.raw_text or msg.text).strip()
     if current == "confirm":
+        if ctx.number == 2 and data.get("unit_by_place"):
+            data.update(step="branch", unit_by_place=False)
+            _remember(ctx, **data)
+            return TextReply(ctx.text("mobile_incoming_ask_branch", lines=await _branch_lines(ctx)))
         if ctx.number != 1 and msg.text not in SUBMIT_WORDS:
             return TextReply(_incoming_confirm_text(ctx, data))
         return await _incoming_submit(ctx, data)
     if current == "branch":
         found = await _pick_branch(ctx, text)
         if found is None:
-            listed = await _branch_list(ctx)
-            lines = "\n".join(f"{i} {name}" for i, (_, _, name) in enumerate(listed, 1))
-            return TextReply(ctx.text("mobile_incoming_branch_bad", lines=lines))
+            return TextReply(ctx.text("mobile_incoming_branch_bad", lines=await _branch_lines(ctx)))
         data.update(step="confirm", unit_id=found[0], unit_name=found[1])
         _remember(ctx, **data)
         return TextReply(_incoming_confirm_text(ctx, data))
@@ -526,9 +528,13 @@ async def _incoming_step(msg: Incoming, ctx: Context) -> Reply:
     data.update({current: value, "step": following})
     _remember(ctx, **data)
     if following == "branch":
-        listed = await _branch_list(ctx)
-        lines = "\n".join(f"{i} {name}" for i, (_, _, name) in enumerate(listed, 1))
-        return TextReply(ctx.text("mobile_incoming_ask_branch", lines=lines))
+        # The building given as the address already says which branch covers it.
+        by_place = await _branch_of_building(ctx, value, await _branch_list(ctx))
+        if by_place is not None:
+            data.update(step="confirm", unit_id=by_place[0], unit_name=by_place[1], unit_by_place=True)
+            _remember(ctx, **data)
+            return TextReply(_incoming_confirm_text(ctx, data))
+        return TextReply(ctx.text("mobile_incoming_ask_branch", lines=await _branch_lines(ctx)))
     return TextReply(ctx.text(f"mobile_incoming_ask_{following}"))
 
 
@@ -542,11 +548,18 @@ async def _pick_branch(ctx: Context, text: str) -> tuple[int, str] | None:
         if text and text == name:
             return unit_id, name
 
+    return await _branch_of_building(ctx, text, listed)
+
+
+async def _branch_of_building(
+    ctx: Context, text: str, listed: list[tuple[int, str, str]]
+) -> tuple[int, str] | None:
+    """The listed branch covering the building named in `text` ("5号楼2单元602", "五号楼"), if any."""
+
     def by_building(session: Session) -> tuple[int, str] | None:
-        unit_id = unit_for_building(session, text)
-        if unit_id is None:
-            return None
-        unit = session.get(OrgUnit, unit_id)
+        building_id = find_place(session, text).building_id
+        building = session.get(Building, building_id) if building_id is not None else None
+        unit = session.get(OrgUnit, building.unit_id) if building and building.unit_id else None
         while unit is not None:
             for branch_id, _, name in listed:
                 if branch_id == unit.id:
@@ -558,6 +571,11 @@ async def _pick_branch(ctx: Context, text: str) -> tuple[int, str] | None:
         return None
     async with ctx.db.read() as session:
         return await session.run_sync(by_building)
+
+
+async def _branch_lines(ctx: Context) -> str:
+    listed = await _branch_list(ctx)
+    return "\n".join(f"{i} {name}" for i, (_, _, name) in enumerate(listed, 1))
 
 
 async def _incoming_submit(ctx: Context, data: dict[str, Any]) -> Reply:

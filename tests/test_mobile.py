@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from bot.app import CONTENT, SETTINGS
 from bot.clock import FixedClock
@@ -19,6 +20,7 @@ from bot.content import load_content
 from bot.dev.demo import demo_settings, seed_demo
 from bot.dev.demo_mobile import seed_mobile
 from bot.domain.mobile import district_of, mobile_members, silent
+from bot.domain.places import sync_places
 from bot.domain.privacy import Vault
 from bot.domain.study import audience_of
 from bot.settings import AccountKind
@@ -620,3 +622,50 @@ async def test_the_demo_has_registrations_reports_and_one_silent_member(tmp_path
         assert summary == "reminders 4, lost-contact alerts 1"
     finally:
         await db.dispose()
+
+
+async def test_incoming_branches_read_in_number_order_and_the_address_building_picks_one(
+    client: TestClient[Any, Any], clock: FixedClock
+) -> None:
+    """The branch list reads 第一, 第二, 第三 (not in code-point order, which puts 第三 before 第二); an
+    address in a building a branch covers chooses that branch, and 2 goes back to the list."""
+    db = db_of(client)
+    await seed(db, bind=("YX-002",))
+
+    def third_branch(session: Session) -> None:
+        parent = session.scalar(select(OrgUnit).where(OrgUnit.path == BRANCH2))
+        assert parent is not None and parent.parent_id is not None
+        now = clock.now()
+        session.add(
+            OrgUnit(
+                path=BRANCH2.replace("第二", "第三"),
+                name="第三网格党支部",
+                kind="网格党支部",
+                parent_id=parent.parent_id,
+                depth=parent.depth,
+                buildings=[],
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        parent.buildings = ["5号楼"]
+        session.flush()
+        sync_places(session)
+
+    await db.run(third_branch)
+    who = WeChatUser(client, clock, openid="o-guest3")
+    await who.send("流入登记")
+    await who.send("张伟")
+    await who.send("13900138888")
+    await who.send("安徽省某某县某某村党支部")
+    check = (await who.send("五号楼2单元602")).text
+    assert check.startswith("请核对：") and "参加：第二网格党支部（按您的住址所在网格选定）" in check
+    listed = (await who.send("2")).text
+    assert listed.startswith("第5步") and "1 第一网格党支部\n2 第二网格党支部\n3 第三网格党支部" in listed
+    check = (await who.send("3")).text
+    assert "参加：第三网格党支部\n" in check and "要换一个支部" not in check
+    assert (await who.send("1")).text.startswith("已提交。")
+    async with db.read() as session:
+        entry = await session.scalar(select(IncomingMember).where(IncomingMember.openid == "o-guest3"))
+        third = await session.scalar(select(OrgUnit.id).where(OrgUnit.name == "第三网格党支部"))
+    assert entry is not None and (entry.place, entry.unit_id) == ("五号楼2单元602", third)

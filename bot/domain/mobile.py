@@ -25,6 +25,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.domain.binding import in_scope
+from bot.domain.places import natural_key
 from bot.domain.points import award
 from bot.domain.policy import within
 from bot.outbound.notices import secretaries_for
@@ -462,7 +463,9 @@ def branches(session: Session, scope_path: str = "") -> list[tuple[int, str, str
                 .order_by(OrgUnit.path)
             )
         )
-    return [(int(i), str(p), str(n)) for i, p, n in rows]
+    # In the tree's order, and within a unit by the numbers their names read (第二 before 第三).
+    found = [(int(i), str(p), str(n)) for i, p, n in rows]
+    return sorted(found, key=lambda row: (row[1].rpartition("/")[0], natural_key(row[2])))
 
 
 def pending_of(session: Session, openid: str) -> IncomingMember | None:

@@ -4,6 +4,9 @@ transaction."""
 
 from __future__ import annotations
 
+import re
+
+import cn2an
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -48,3 +51,23 @@ def sync_places(session: Session) -> None:
 
 def unit_for_building(session: Session, name: str) -> int | None:
     return session.scalar(select(Building.unit_id).where(Building.name == name))
+
+
+_NUMBER = re.compile(r"\d+|[零〇一二两三四五六七八九十百千]+")
+
+
+def natural_key(name: str) -> tuple[str | int, ...]:
+    """Sort key that reads the numbers in a name, digits or Chinese (第二网格 before 第十网格, 2号楼 before
+    10号楼): text and numbers alternate, so keys compare part by part."""
+    parts: list[str | int] = []
+    at = 0
+    for found in _NUMBER.finditer(name):
+        raw = found.group()
+        try:
+            value = int(raw) if raw.isdigit() else int(cn2an.cn2an(raw.replace("两", "二"), "normal"))
+        except ValueError:
+            continue  # not a number after all (a lone 千): left in the text
+        parts += [name[at : found.start()], value]
+        at = found.end()
+    parts.append(name[at:])
+    return tuple(parts)
