@@ -13,6 +13,7 @@ bench/seed_community.py):
               warm-up, so their identities are cached (for 30 s at a time) when the measurement starts
   safe-warm   the same in safe mode
   subscribe   `subscribe` events from new followers: the follower row is committed before the answer
+  request     `反映 1区1号楼楼道灯坏了好几天了` from new residents: the ticket is committed before the answer
 
 The cold scenarios are real traffic (a member writes once, not ten times in 30 s) and the ones the targets
 count for. The server runs pinned to one core (`taskset -c 0`), the load generator (wrk, one thread) to
@@ -410,6 +411,12 @@ def label(metric: str) -> str:
     return metric.partition('"')[2].rpartition('"')[0]
 
 
+def count_tickets(database: Path) -> int:
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        row = conn.execute("SELECT count(*) FROM request_tickets").fetchone()
+    return int(row[0])
+
+
 def count_followers(database: Path) -> int:
     with contextlib.closing(sqlite3.connect(database)) as conn:
         row = conn.execute(
@@ -558,6 +565,12 @@ def run_scenario(
         )
         if followers < answered:
             outcome.problems.append(f"only {followers} new follower rows for {answered} welcomes")
+    if scenario.key == "request" and server.database is not None:
+        tickets = count_tickets(server.database)
+        answered = load.requests - load.not_200 - load.bad_body
+        outcome.notes.append(f"{tickets:,} tickets committed (≥ {answered:,} answered in the measured run)")
+        if tickets < answered:
+            outcome.problems.append(f"only {tickets} tickets for {answered} filed answers")
     return outcome
 
 

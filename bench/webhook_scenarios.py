@@ -35,6 +35,11 @@ WARM_POOL = 2000  # followers the warm scenarios come from
 TRAFFIC_SEED = 11  # the order the followers write in (cold) and who is in the warm pool
 
 
+# A resident's report naming a building of the seeded community (bench/seed_community.py building_name):
+# filed at once (the building is known), a ticket and its first event committed before the answer.
+REQUEST_TEXT = "反映 1区1号楼楼道灯坏了好几天了"
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     key: str
@@ -65,6 +70,8 @@ SCENARIOS = (
     Scenario("safe-warm", "`帮助`, safe mode, warm (2 000 openids)", True, safe=True, traffic="warm",
              min_ratio=0.20, max_p99_ms=50.0),
     Scenario("subscribe", "`subscribe`, row committed", True, text=None, counts=True, min_ratio=0.05),
+    Scenario("request", "`反映 …` from new residents, ticket committed", True, text=REQUEST_TEXT, counts=True,
+             min_ratio=0.05),
 )  # fmt: skip
 
 
@@ -203,6 +210,10 @@ class Answers:
         person = self.people.get(openid)
         if self.scenario.subscribe:
             return _differs(text, welcome(self.content))
+        if self.scenario.key == "request":
+            head, category = request_markers(self.content)
+            filed = text is not None and text.startswith(head + "R") and category in text
+            return None if filed else f"not a filed ticket: {(text or '')[:40]!r}…"
         if self.scenario.text == "我的信息":
             if person is None:
                 return _differs(text, not_member(self.content))
@@ -272,6 +283,8 @@ def answers_for(scenario: Scenario, content: Content, population: Population) ->
         # The greeting before the menu: the menu alone would also match a `帮助` answer.
         greeting = content.text("welcome", community=content.community_name, menu="")
         return Answers(scenario, content, people, (greeting,))
+    if scenario.key == "request":
+        return Answers(scenario, content, people, (request_markers(content)[0],))
     if scenario.safe:
         # An encrypted body cannot be read in Lua; the samples are decrypted and checked in full.
         return Answers(scenario, content, people, ("]]></Encrypt><MsgSignature><![CDATA[",))
@@ -284,6 +297,12 @@ def answers_for(scenario: Scenario, content: Content, population: Population) ->
     return Answers(
         scenario, content, people, (*markers, cdata(content.render_menu("resident"))), len(markers)
     )
+
+
+def request_markers(content: Content) -> tuple[str, str]:
+    """What a filed ticket's answer starts with (before its number) and the category line it holds."""
+    head = str(content.texts["req_filed"]).split("{number}")[0]
+    return head, content.text("req_category", category="物业维修", place="")
 
 
 def cdata(text: str) -> str:

@@ -62,7 +62,9 @@ def smoke_args(cache: Path, only: str) -> list[str]:
 
 
 # Every scenario, in a few groups so that a failure names its scenario (each group: seconds).
-@pytest.mark.parametrize("only", ["bare,plain-cold,subscribe", "safe-cold,info-cold", "plain-warm,safe-warm"])
+@pytest.mark.parametrize(
+    "only", ["bare,plain-cold", "subscribe,request", "safe-cold,info-cold", "plain-warm,safe-warm"]
+)
 def test_webhook_bench_runs(only: str, seed_cache: Path) -> None:
     needs_load_tools()
     out = run_script("webhook_bench.py", *smoke_args(seed_cache, only))

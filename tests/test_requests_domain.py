@@ -102,6 +102,7 @@ def test_categories_by_jieba_tokens_and_urgent_words_by_substring(nlp: NLP) -> N
         "想咨询一下低保政策怎么申请": ("政策咨询", False),
         "独居老人摔倒了": ("养老助残", True),
         "楼道里闻到很大的燃气味": ("物业维修", True),
+        "楼道里闻到很重的煤气味": ("物业维修", True),  # 煤气味 one token (content/userdict.txt), not 煤/气味
         "今天天气不错": ("其他", False),
     }
     for text, (category, urgent) in cases.items():
@@ -196,6 +197,35 @@ async def test_working_days_skip_holidays_and_count_the_make_up_saturday(
 
 
 # --- the repeat and the merge ----------------------------------------------------------------------------
+
+
+async def test_a_whole_building_reporting_one_lift_tells_the_handler_a_few_times_not_each_time(
+    db: Database, town: RequestCommunity
+) -> None:
+    first = await file(db, NOW, reporter(0), "2号楼电梯坏了")
+    for n in range(1, 25):
+        filed = await file(db, NOW + n * timedelta(minutes=1), reporter(n), "2号楼电梯停了")
+        assert (filed.merged_into, filed.reporters) == (first.number, n + 1)
+    merged = [n for n in await sent(db) if ":merged:" in n.key]
+    # The 2nd and 3rd reporter, then the 10th and the 20th.
+    assert [int(n.text.split("已有")[1].split("位")[0]) for n in merged] == [2, 3, 10, 20]
+
+
+async def test_ticket_numbers_go_past_9999_in_a_day(db: Database, town: RequestCommunity) -> None:
+    first = await file(db, NOW, reporter(1), "3号楼楼道灯坏了")
+    assert first.number == "R20261203-0001"
+
+    def busy_day(session: Session) -> None:
+        ticket = session.scalar(select(RequestTicket).where(RequestTicket.number == first.number))
+        assert ticket is not None
+        ticket.number = "R20261203-9999"
+
+    await db.run(busy_day)
+    later = await file(db, NOW + H, reporter(2), "5号楼门口垃圾没人清理")
+    last = await file(db, NOW + 2 * H, reporter(3), "1号楼水管漏水")
+    assert (later.number, last.number) == ("R20261203-10000", "R20261203-10001")
+    tomorrow = await file(db, NOW + 24 * H, reporter(4), "1号楼水管漏水")
+    assert tomorrow.number == "R20261204-0001"
 
 
 async def test_the_same_report_within_ten_minutes_is_the_same_ticket(

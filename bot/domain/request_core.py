@@ -12,19 +12,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 import cn2an
 import yaml
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
 from bot.domain.calendar import Holidays
 from bot.domain.policy import within
 from bot.domain.privacy import Vault, mask_phone
 from bot.outbound.notices import add_system_notice, secretaries_of_unit
-from models import Binding, Building, Member, OrgUnit, RequestEvent, RequestTicket, Staff, UnitKind
+from models import (
+    Admin,
+    Binding,
+    Building,
+    Member,
+    OrgUnit,
+    RequestEvent,
+    RequestTicket,
+    Staff,
+    UnitKind,
+)
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -232,10 +242,14 @@ def find_place(session: Session, text: str) -> Place:
     """The building named in the text (its name as written, or "3号楼", "3栋", "三号楼") and a door after
     it ("2单元", "2单元301")."""
     plain = unicodedata.normalize("NFKC", text)
-    buildings = building_choices(session)
+    # Only the buildings whose names occur in the text, found by the database (a street has thousands:
+    # reading and matching each of them for every report was most of the cost of filing one).
+    named = session.execute(
+        select(Building.id, Building.name).where(literal(plain).contains(Building.name, autoescape=False))
+    ).all()
     building: tuple[int, str] | None = None
     rest = plain
-    for building_id, name in sorted(buildings, key=lambda row: -len(row[1])):
+    for building_id, name in sorted(((int(i), str(n)) for i, n in named), key=lambda row: -len(row[1])):
         found_name = re.search(r"(?<![0-9一二三四五六七八九十])" + re.escape(name), plain)
         if found_name is not None:  # not "2号楼" inside "12号楼"
             building, rest = (building_id, name), plain[found_name.end() :]
@@ -244,6 +258,7 @@ def find_place(session: Session, text: str) -> Place:
         found = _BUILDING.search(plain)
         number = _number(found.group(1)) if found else None  # "三号楼", "3栋"
         if found is not None and number is not None:
+            buildings = building_choices(session)
             building = next(((i, n) for i, n in buildings if _building_number(n) == number), None)
             rest = plain[found.end() :]
     door_match = _DOOR.search(rest if building is not None else plain)
@@ -476,6 +491,17 @@ def handler_for_member(session: Session, member_id: int) -> Handler | None:
     )
 
 
+def handler_for_admin(session: Session, openid: str, found: Handler | None = None) -> Handler | None:
+    """An administrator (`partybot admin add`) handles every unit's tickets (scope ""): as the grid worker
+    or member they also are (`found`, widened), else under the name they were added with."""
+    admin = session.scalar(select(Admin).where(Admin.openid == openid)) if openid else None
+    if admin is None:
+        return found
+    if found is not None:
+        return Handler(found.openid or openid, found.name, found.staff_id, found.member_id, ("",))
+    return Handler(openid, admin.name, unit_paths=("",))
+
+
 @dataclass(frozen=True, slots=True)
 class TicketView:
     number: str
@@ -561,7 +587,22 @@ STEPS = ("remind80", "escalate1", "escalate2")
 RATE_STEPS = ("rate_reminder", "unrated")
 
 
-def step_times(ticket: RequestTicket, rules: RequestRules) -> list[tuple[str, str, datetime]]:
+class Timed(Protocol):
+    """What step_times and schedule read of a ticket: a RequestTicket, or the job's lighter row."""
+
+    state: str
+    taken_at: datetime | None
+    take_step: int
+    solve_step: int
+    rate_step: int
+    filed_at: datetime
+    take_due: datetime
+    solve_due: datetime
+    solved_at: datetime | None
+    next_step_at: datetime | None
+
+
+def step_times(ticket: Timed, rules: RequestRules) -> list[tuple[str, str, datetime]]:
     """(phase, step, when) of the job's steps still to do for the ticket, soonest first. Take phase (not
     taken yet): 80 % of the time to take it → a reminder to its handlers; take_due → the branch's secretary;
     take_due + the same span again → the community's secretary (吹哨). Solve phase (open): the same with
@@ -583,7 +624,7 @@ def step_times(ticket: RequestTicket, rules: RequestRules) -> list[tuple[str, st
     return sorted(found, key=lambda step: step[2])
 
 
-def schedule(ticket: RequestTicket, rules: RequestRules) -> None:
+def schedule(ticket: Timed, rules: RequestRules) -> None:
     """Set when the job next has something to do for the ticket (None: nothing)."""
     steps = step_times(ticket, rules)
     ticket.next_step_at = steps[0][2] if steps else None

@@ -65,12 +65,40 @@ class Filed:
 
 
 def _next_number(session: Session, now: datetime, rules: RequestRules) -> str:
-    prefix = "R" + now.astimezone(rules.zone).strftime("%Y%m%d")
+    """R + the local day + the day's sequence (4 digits, more after 9 999 — a city's busy day). The day's
+    latest ticket by id, not max(number): past 9 999 the text order no longer counts, and the primary key
+    read backwards stops at the first of today's rows."""
+    local = now.astimezone(rules.zone)
+    prefix = "R" + local.strftime("%Y%m%d")
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     last = session.scalar(
-        select(func.max(RequestTicket.number)).where(RequestTicket.number.like(prefix + "-%"))
+        select(RequestTicket.number)
+        .where(RequestTicket.filed_at >= day_start, RequestTicket.number.like(prefix + "-%"))
+        .order_by(RequestTicket.id.desc())
+        .limit(1)
     )
     seq = int(str(last).rsplit("-", 1)[1]) + 1 if last else 1
     return f"{prefix}-{seq:04d}"
+
+
+def reporters_of(session: Session, primary_id: int) -> int:
+    """How many people reported a group's problem (a primary ticket and those linked to it), by counting:
+    a lift out in a tall building may gather hundreds, and reading them all for every new report made filing
+    quadratic."""
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(RequestTicket.reporter_openid))).where(
+                (RequestTicket.id == primary_id) | (RequestTicket.primary_id == primary_id)
+            )
+        )
+        or 0
+    )
+
+
+def tell_of_merge(reporters: int) -> bool:
+    """Whether the handler hears that one more resident reported a merged problem: the first few, then
+    every tenth (not a message per neighbour when a whole building reports the same lift)."""
+    return reporters <= 3 or reporters % 10 == 0
 
 
 def _insert(session: Session, now: datetime, rules: RequestRules, ticket: RequestTicket) -> None:
@@ -102,9 +130,9 @@ def _same_building(building_id: int | None) -> object:
 
 
 def _filed(session: Session, ticket: RequestTicket, *, repeat: bool = False) -> Filed:
-    group = group_of(session, ticket)
+    primary = session.get(RequestTicket, ticket.primary_id) if ticket.primary_id is not None else ticket
+    assert primary is not None
     unit = session.get(OrgUnit, ticket.unit_id)
-    primary = group[0]
     return Filed(
         ticket_id=ticket.id,
         number=ticket.number,
@@ -114,7 +142,7 @@ def _filed(session: Session, ticket: RequestTicket, *, repeat: bool = False) -> 
         solve_due=ticket.solve_due,
         repeat=repeat,
         merged_into=primary.number if primary.id != ticket.id else None,
-        reporters=len({t.reporter_openid for t in group}),
+        reporters=reporters_of(session, primary.id),
         unit_name=unit.name if unit else "",
     )
 
@@ -250,7 +278,9 @@ def file_ticket(
     session.add(RequestLink(primary_id=primary.id, ticket_id=ticket.id, linked_at=now))
     event(session, ticket, now, "merged", note=primary.number)
     merged = event(session, primary, now, "merged", note=ticket.number)
-    reporters = len(group_of(session, primary))
+    reporters = reporters_of(session, primary.id)
+    if not tell_of_merge(reporters):
+        return _filed(session, ticket)
     text_ = say(
         "request_notice_merged", number=primary.number, new=ticket.number, reporters=reporters, text=text
     )
