@@ -18,6 +18,7 @@ from bot.clock import FixedClock
 from bot.domain.places import sync_places
 from bot.domain.privacy import Vault
 from models import (
+    Admin,
     AuditEntry,
     Binding,
     Notice,
@@ -417,3 +418,19 @@ async def test_the_three_rates_for_a_secretary(make_client: AppFactory, clock: F
     october = (await person(client, clock, "o-YX-001").send("诉求统计 2026-10")).text
     assert "合计：受理0件" in october
     assert (await person(client, clock, "o-YX-004").send("诉求统计")).text.startswith("诉求统计供")
+
+
+async def test_an_admin_handles_every_units_tickets(client: TestClient[Any, Any], clock: FixedClock) -> None:
+    """`partybot admin add` makes no member or staff record: the admin still sees every unit's 待办 and
+    may 接单 and 办结 (scope "")."""
+    await services(client).db.run(lambda s: s.add(Admin(name="管理员", openid="o-admin", created_at=T0)))
+    resident, admin = person(client, clock, "o-res-1"), person(client, clock, "o-admin")
+    first = await file_report(resident, "反映 3号楼楼道灯坏了")
+    second = await file_report(person(client, clock, "o-res-2"), "反映 5号楼门口垃圾没人清运")
+    todo = (await admin.send("待办")).text
+    assert todo.startswith("【待办诉求】共2件") and first in todo and second in todo
+    assert (await admin.send(f"接单 {second}")).text.startswith(f"已接单：{second}")
+    assert "已由" in (await told(client, "o-res-2"))[-1]
+    assert (await ticket(client, second)).taken_by_name == "管理员"
+    assert (await admin.send(f"办结 {second} 已清运")).text == f"已办结工单{second}，已请居民评价。"
+    assert (await ticket(client, second)).state == "solved"

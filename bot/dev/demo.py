@@ -27,6 +27,7 @@ from bot.content import load_content
 from bot.dev.chat import DEMO_OPENID_PREFIX, demo_state_path, read_demo_state
 from bot.dev.demo_dues import demo_dues_start, seed_dues
 from bot.dev.demo_mobile import seed_mobile
+from bot.dev.demo_requests import DEMO_RESIDENTS, seed_requests
 from bot.dev.fake_wechat import FakeConfig, FakeWeChat
 from bot.domain.attendance import answer
 from bot.domain.importing import import_members, import_org, import_staff
@@ -447,6 +448,7 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
     if seeded:
         await seed_dues(settings, clock.now())
         await seed_mobile(settings, clock.now())
+        await seed_requests(settings, clock.now())
 
     fake = FakeWeChat(
         FakeConfig(
@@ -460,8 +462,8 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
         clock=clock,
     )
     # WeChat knows its followers: every bound demo member has followed the account (mass sends and
-    # template notices reach only followers).
-    fake.follow(await bound_openids(settings))
+    # template notices reach only followers), and so have the demo's residents (居民诉求).
+    fake.follow([*await bound_openids(settings), *DEMO_RESIDENTS])
     console = show_messages(fake, settings.timezone, clock)
     runners = [
         web.AppRunner(fake.app(), access_log=None),
@@ -501,7 +503,11 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
         f"  .venv/bin/partybot chat --as YX-002         林晓梅，第一网格党支部书记（成员、待审、绑定码）\n"
         f"  .venv/bin/partybot chat --as YX-007         李文博，流动党员：试试“流动报到 在余杭 做电工”\n"
         f"  .venv/bin/partybot chat --as YX-001         周建国，社区党委书记：发“公告 通知内容”再“确认”\n"
-        f"  .venv/bin/partybot chat --as WG-01          韩磊，网格员\n"
+        f"  .venv/bin/partybot chat --as WG-01          韩磊，第一网格网格员：“待办”，“接单 工单号”\n"
+        f"  .venv/bin/partybot chat --as WG-02          蒋雪，第二网格网格员：待办里有3位居民反映的电梯\n"
+        f"  .venv/bin/partybot chat --openid o-demo-res-3  居民：“我的诉求”，回复1评价；“反映 问题”\n"
+        f"  .venv/bin/partybot chat --openid o-demo-res-5  居民：邻里纠纷评了不满意，已重新办理\n"
+        f"  .venv/bin/partybot chat --as YX-003         陈志强，第二网格党支部书记：“待答复建议”“诉求统计”\n"
         f"  .venv/bin/partybot chat --as YX-009         郑国平，还没有绑定微信：试试绑定\n"
         f"{walk}"
         f"下面每处理一条消息显示一行：时间、谁（演示编号）、发了什么、路由。按 Ctrl+C 结束。",

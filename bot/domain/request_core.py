@@ -327,31 +327,52 @@ class Handlers:
     member_ids: tuple[int, ...]  # bound members holding the category's post, or the unit's secretaries
 
 
-def unit_handlers(session: Session, unit: OrgUnit, category: str) -> Handlers:
-    """Who is told of a ticket the unit owns: its grid workers bound to WeChat, and its bound members (the
-    grid's subtree; the community's own members for a community) holding the category's volunteer post;
-    nobody of those: the unit's secretaries."""
+@dataclass(frozen=True, slots=True)
+class UnitPeople:
+    """Who may handle a unit's tickets, whatever their category: its bound grid workers, and its bound
+    members (the grid's subtree; the community's own members for a community) with their volunteer posts."""
+
+    unit_id: int
+    openids: tuple[str, ...]
+    posts: tuple[tuple[int, tuple[str, ...]], ...]  # (member id, posts), members holding a post
+
+
+def unit_people(session: Session, unit: OrgUnit, *, posts: bool = True) -> UnitPeople:
+    """The unit's UnitPeople (`posts` False: its grid workers only)."""
     openids = session.scalars(
         select(Binding.openid)
         .join(Staff, Staff.id == Binding.staff_id)
         .where(Staff.unit_id == unit.id, Staff.role == GRID_WORKER, Staff.active.is_(True))
         .order_by(Staff.id)
     ).all()
-    post = request_words().post_for(category)
-    member_ids: list[int] = []
-    if post:
+    held: list[tuple[int, tuple[str, ...]]] = []
+    if posts:
         members = select(Member.id, Member.volunteer_posts).join(Binding, Binding.member_id == Member.id)
         members = members.join(OrgUnit, OrgUnit.id == Member.unit_id).where(Member.active.is_(True))
         if unit.kind == UnitKind.BRANCH.value:
             members = members.where((OrgUnit.id == unit.id) | OrgUnit.path.startswith(unit.path + "/"))
         else:
             members = members.where(OrgUnit.id == unit.id)
-        member_ids = [
-            int(i) for i, posts in session.execute(members.order_by(Member.id)) if post in (posts or [])
-        ]
-    if not openids and not member_ids:
-        member_ids = secretaries_of_unit(session, unit.id)
-    return Handlers(tuple(str(o) for o in openids), tuple(member_ids))
+        held = [(int(i), tuple(p)) for i, p in session.execute(members.order_by(Member.id)) if p]
+    return UnitPeople(unit.id, tuple(str(o) for o in openids), tuple(held))
+
+
+def handlers_of(people: UnitPeople, category: str, secretaries: Callable[[], Sequence[int]]) -> Handlers:
+    """Who is told of a ticket of `category` the unit owns: its grid workers and its members holding the
+    category's volunteer post; nobody of those: `secretaries()` (the unit's)."""
+    post = request_words().post_for(category)
+    member_ids = [i for i, posts in people.posts if post in posts] if post else []
+    if not people.openids and not member_ids:
+        member_ids = list(secretaries())
+    return Handlers(people.openids, tuple(member_ids))
+
+
+def unit_handlers(session: Session, unit: OrgUnit, category: str) -> Handlers:
+    """Who is told of a ticket the unit owns: its grid workers bound to WeChat, and its bound members (the
+    grid's subtree; the community's own members for a community) holding the category's volunteer post;
+    nobody of those: the unit's secretaries."""
+    people = unit_people(session, unit, posts=request_words().post_for(category) is not None)
+    return handlers_of(people, category, lambda: secretaries_of_unit(session, unit.id))
 
 
 def notify(
