@@ -135,3 +135,14 @@ def test_theme_day_bench_runs(tmp_path: Path) -> None:
     assert "== 500 members in 10 branches" in out and "SQLite: prepared in" in out
     assert "(smoke: not judged)" in out
     assert "PROBLEM" not in out
+
+
+def test_requests_bench_runs(tmp_path: Path) -> None:
+    """居民诉求: the month's rates by grid and request_deadlines on 4 grids, 2 000 + 500 tickets (every rate
+    count as planned, the job's summary, notices and events as seeded, a second run writing nothing)."""
+    out = run_script("requests_bench.py", "--smoke", "--cache-dir", str(tmp_path))
+    assert (
+        "| SQLite | 2,000 / 500 | 4 | rates street |" in out
+        and "| SQLite | 2,000 / 500 | 4 | deadlines |" in out
+    )
+    assert "(smoke: not judged)" in out and "PROBLEM" not in out

@@ -26,6 +26,7 @@ class SystemNotice:
     key: str
     text: str
     member_ids: Sequence[int]
+    openids: Sequence[str] = ()  # people reached by openid, not as members (grid workers, residents)
 
 
 def _chunks(items: Sequence[object], size: int = _IN_CHUNK) -> list[Sequence[object]]:
@@ -48,8 +49,9 @@ def add_system_notices(
 ) -> dict[str, int]:
     """Write each notice whose key is not written yet, with one outbox row per recipient, inside the
     caller's transaction; a key given twice counts once (the first). `extend`: a key already written gets
-    the members given who are not among its recipients yet (as add_system_notice's `extend`). Returns key →
-    notice id for every key given."""
+    the members given who are not among its recipients yet (as add_system_notice's `extend`; openids are
+    not extended). A notice's `openids` get outbox rows keyed `notice:{id}:openid:{openid}`, as
+    add_system_notice's. Returns key → notice id for every key given."""
     if not notices:
         return {}
     ids = written_keys(session, [n.key for n in notices])
@@ -74,6 +76,7 @@ def add_system_notices(
     recipients = {
         key: [people[m] for m in dict.fromkeys(n.member_ids) if m in people] for key, n in fresh.items()
     }
+    openids = {key: list(dict.fromkeys(n.openids)) for key, n in fresh.items()}
     rows = session.execute(
         insert(Notice).returning(Notice.id, Notice.author),
         [
@@ -84,7 +87,7 @@ def add_system_notices(
                 "unit_path": "",
                 "audience": "all",
                 "audience_label": "",
-                "recipients": len(recipients[key]),
+                "recipients": len(recipients[key]) + len(openids[key]),
                 "mass_reports": {},
                 "subject_member_id": None,
                 "folded_keys": [],
@@ -107,6 +110,18 @@ def add_system_notices(
                 wants_voice=r.voice,
             )
             for r in recipients[str(key)]
+        )
+        values.extend(  # as add_system_notice keys them; the same columns, so one executemany with the rest
+            outbox_values(
+                f"notice:{notice_id}:openid:{openid}",
+                "notice",
+                now,
+                openid=openid,
+                member_id=None,
+                notice_id=int(notice_id),
+                wants_voice=False,
+            )
+            for openid in openids[str(key)]
         )
     insert_outbox(session, values)
     return ids

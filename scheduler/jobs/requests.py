@@ -1,6 +1,6 @@
 """居民诉求's timed work. `request_deadlines` (every 10 minutes): the reminders at 80 % of the time, the
 escalations to the grid branch's secretary and then the community's (吹哨), the rating reminder and the
-unrated close (bot.domain.request_deadlines), in batches of short transactions; each step once per ticket,
+unrated close (bot.domain.request_deadlines), in chunks of short transactions; each step once per ticket,
 so running twice, or again after a restart, writes nothing new. `request_photos`: download the photos of
 tickets from WeChat (its media lives 3 days) into the data folder (`requests/{ticket}/{seq}.jpg` under
 PARTYBOT_DATA_DIR), and delete files older than PARTYBOT_REQUEST_PHOTO_RETENTION_DAYS."""
@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bot.domain.request_deadlines import StepCounts, due_steps
+from bot.domain.request_deadlines import Lookups, StepCounts, due_steps
 from bot.domain.request_tickets import mark_photo, pending_photos, photos_past_retention
 from bot.domain.requests import RequestRules
 from bot.wechat.errors import WeChatError
@@ -29,10 +29,12 @@ async def request_deadlines(deps: JobDeps, now: datetime) -> str:
     def say(key: str, **values: Any) -> str:
         return deps.content.text(key, **values)
 
-    total = StepCounts()
+    total, lookups = StepCounts(), Lookups()
     after = 0
     while True:
-        batch = await deps.db.run(partial(due_steps, now=now, rules=rules, say=say, after_id=after))
+        batch = await deps.db.run(
+            partial(due_steps, now=now, rules=rules, say=say, after_id=after, lookups=lookups)
+        )
         total.add(batch)
         if batch.seen == 0:
             break
