@@ -17,6 +17,8 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from bot.clock import Clock, clock_for
+from bot.console.app import console_app
+from bot.console.deps import Wiring
 from bot.content import Content, load_content
 from bot.domain.binding import Binder
 from bot.domain.identity import Identities
@@ -70,6 +72,7 @@ def build_root_router(extra: Sequence[Router] = ()) -> Router:
     from handlers import (
         announce,
         binding,
+        console_login,
         dual_report,
         dues,
         events,
@@ -93,6 +96,8 @@ def build_root_router(extra: Sequence[Router] = ()) -> Router:
     root = Router("root")
     root.include(
         help.router(),
+        # `登录 4821` (the web console's login page): before the steps that take free text.
+        console_login.router(),
         # Right after help: their steps take free text (a record's text may well say 主题党日) and photos.
         records.router(),
         meetings.router(),
@@ -158,6 +163,9 @@ def create_app(
     app.router.add_post("/wechat", _receive)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
+    if settings.console:
+        wiring = Wiring(services=SERVICES, content=CONTENT, settings=SETTINGS, clock=CLOCK)
+        app.add_subapp("/console", console_app(wiring, secure_cookies=settings.console_secure_cookies))
     return app
 
 

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     # Encrypts phones and keys binding codes (bot.domain.privacy); `partybot keygen` makes one.
     data_key: str | None = None
 
+    # The secretaries' web console under /console (bot/console). CONSOLE_SECURE_COOKIES: mark its cookie
+    # Secure; set it when the console is reached over HTTPS through a TLS-terminating proxy (a request that
+    # arrives over TLS itself always gets a Secure cookie).
+    console: bool = True
+    console_secure_cookies: bool = False
+
     # Voice (bot.voice.cloud.make_tts / make_asr): speech for notices, and recognition of voice messages.
     tts_backend: str = "espeak"  # espeak | tencent | none
     asr_backend: str = "none"  # none | tencent

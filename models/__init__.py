@@ -3,6 +3,7 @@
 from models.audit import AuditEntry
 from models.base import Base
 from models.binding import Binding, BindingAttempt, BindingCode, BindingRequest, QRBindingToken
+from models.console import ConsoleLockout, ConsoleLoginCode, ConsolePassword, ConsoleSession
 from models.conversation import ConversationState
 from models.dual_report import DualReport
 from models.dues import DuesAdjustment, DuesBase, DuesClaim, DuesEntry, DuesEntryKind, DuesUnitRate
@@ -41,6 +42,10 @@ __all__ = [
     "BindingCode",
     "BindingRequest",
     "Building",
+    "ConsoleLockout",
+    "ConsoleLoginCode",
+    "ConsolePassword",
+    "ConsoleSession",
     "ConversationState",
     "Door",
     "DualReport",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bot.cli import dev, dues, imports, jobs, outbound, people, requests, server, study, themeday
+from bot.cli import console, dev, dues, imports, jobs, outbound, people, requests, server, study, themeday
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,5 +15,5 @@ def main() -> None:
     """
 
 
-for _family in (server, dev, people, imports, outbound, jobs, study, themeday, dues, requests):
+for _family in (server, dev, people, imports, outbound, jobs, study, themeday, dues, requests, console):
     _family.register(main)

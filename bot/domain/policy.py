@@ -60,6 +60,7 @@ class Action(StrEnum):
     REQUEST_STATS = "request_stats"
     SUGGEST = "suggest"
     ANSWER_SUGGESTIONS = "answer_suggestions"
+    USE_CONSOLE = "use_console"
 
 
 # Which roles may take each action; actions on other people's data are further limited by `scope`.
@@ -108,6 +109,8 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     ),
     # 诉求统计: the three rates of their subtree (a 委员 their branch's), month by month.
     Action.REQUEST_STATS: frozenset({Role.SECRETARY, Role.COMMITTEE, Role.ADMIN}),
+    # The web console (bot/console): staff only; each of its pages asks for the action it shows.
+    Action.USE_CONSOLE: frozenset({Role.SECRETARY, Role.COMMITTEE, Role.GRID_WORKER, Role.ADMIN}),
 }
 
 

@@ -1,0 +1,64 @@
+"""What every console module reads from a request: the parent app's services, content, settings and clock
+(through the keys bot/app.py hands over, so nothing here imports bot.app), the session storage, and the
+logged-in user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bot.clock import Clock
+from bot.console.sessions import DatabaseStorage
+from bot.content import Content
+from bot.domain.policy import Identity
+from bot.services import Services
+from bot.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """The parent application's keys for what the console uses."""
+
+    services: web.AppKey[Services]
+    content: web.AppKey[Content]
+    settings: web.AppKey[Settings]
+    clock: web.AppKey[Clock]
+
+
+WIRING = web.AppKey("console_wiring", Wiring)
+STORAGE = web.AppKey("console_storage", DatabaseStorage)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    identity: Identity
+    actor: str  # who, in the audit log
+    name: str
+
+
+# The logged-in User, set by the auth middleware.
+USER: web.RequestKey[User] = web.RequestKey("console_user", User)
+
+
+def services(request: web.Request) -> Services:
+    return request.config_dict[request.config_dict[WIRING].services]
+
+
+def content(request: web.Request) -> Content:
+    return request.config_dict[request.config_dict[WIRING].content]
+
+
+def settings(request: web.Request) -> Settings:
+    return request.config_dict[request.config_dict[WIRING].settings]
+
+
+def clock(request: web.Request) -> Clock:
+    return request.config_dict[request.config_dict[WIRING].clock]
+
+
+def user(request: web.Request) -> User:
+    found = request.get(USER)
+    if not isinstance(found, User):
+        raise web.HTTPFound("/console/login")
+    return found
