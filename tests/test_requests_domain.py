@@ -104,6 +104,9 @@ def test_categories_by_jieba_tokens_and_urgent_words_by_substring(nlp: NLP) -> N
         "楼道里闻到很大的燃气味": ("物业维修", True),
         "楼道里闻到很重的煤气味": ("物业维修", True),  # 煤气味 one token (content/userdict.txt), not 煤/气味
         "今天天气不错": ("其他", False),
+        # The most keywords win: a lift to mend that an elderly neighbour cannot do without.
+        "5号楼电梯又坏了，老人下不了楼": ("物业维修", False),
+        "邻居家装修噪音太吵，楼道灯也坏了": ("邻里纠纷", False),
     }
     for text, (category, urgent) in cases.items():
         found = classify(nlp.tokens(text), text)

@@ -106,11 +106,17 @@ class Classified:
 
 
 def classify(tokens: Sequence[str], text: str) -> Classified:
-    """The first category (in content/requests.yaml's order) one of whose keywords is among the jieba
-    tokens, else 其他; urgent when an urgent word is a substring of the text."""
+    """The category with the most of its keywords among the jieba tokens (a tie: the first in
+    content/requests.yaml's order; none: 其他) — "电梯又坏了，老人下不了楼" is a lift to mend, not elderly
+    care; urgent when an urgent word is a substring of the text."""
     words = request_words()
     present = set(tokens)
-    category = next((c.name for c in words.categories if c.keywords & present), words.other)
+    best, hits = words.other, 0
+    for c in words.categories:
+        found = len(c.keywords & present)
+        if found > hits:
+            best, hits = c.name, found
+    category = best
     return Classified(category, any(word in text for word in words.urgent))
 
 
