@@ -280,9 +280,19 @@ def demo_settings(
         notice_template_id=DEMO_TEMPLATE,
         # 党费: counted from a few months back, so the demo has members behind (bot.dev.demo_dues).
         dues_start_month=demo_dues_start(date.today()),
+        # 居民诉求: an urgent report's answer gives the gas company's emergency number beside 119/110/120
+        # (an example number; each city's gas company has its own).
+        request_gas_phone="96777",
         host=host,
         port=port,
     )
+
+
+def console_line(settings: Settings, host: str, port: int) -> str:
+    """The web console's address (bot/console), when it is switched on."""
+    if not settings.console:
+        return ""
+    return f"  网页管理后台：http://{host}:{port}/console/   （用书记的微信发“登录 页面上的数字”登录）\n"
 
 
 # --- .env: every other `partybot` command in the demo's folder works against the running demo ---------
@@ -495,6 +505,7 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
         f"{'，已载入演示社区' if seeded else ''}）\n"
         f"  公众号服务：http://{host}:{port}/wechat   健康检查：http://{host}:{port}/healthz\n"
         f"  假微信 API：http://127.0.0.1:{fake_port}\n"
+        f"{console_line(settings, host, port)}"
         f"{clock_line(clock, settings.timezone)}"
         f"{env_notice(env_path, env_written, env_lines)}"
         f"在另一个终端里扮演微信用户，例如：\n"
