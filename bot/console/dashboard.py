@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.domain import dues, mobile, request_rates, theme_day
+from bot.domain.places import path_key
 from bot.domain.policy import Action, Identity, scope, within
 from models import OrgUnit
 
@@ -118,12 +119,11 @@ def month_view(
     view.below = [
         (str(p), str(n))
         for p, n in session.execute(
-            select(OrgUnit.path, OrgUnit.name)
-            .where(
+            select(OrgUnit.path, OrgUnit.name).where(
                 OrgUnit.active.is_(True),
                 OrgUnit.parent_id.is_(None) if parent is None else OrgUnit.parent_id == parent,
             )
-            .order_by(OrgUnit.path)
         )
     ]
+    view.below.sort(key=lambda unit: path_key(unit[0]))  # 第二 before 第三
     return view

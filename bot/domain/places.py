@@ -71,3 +71,8 @@ def natural_key(name: str) -> tuple[str | int, ...]:
         at = found.end()
     parts.append(name[at:])
     return tuple(parts)
+
+
+def path_key(path: str) -> tuple[tuple[str | int, ...], ...]:
+    """natural_key for a unit's path, level by level (a tree's units in the order their names count)."""
+    return tuple(natural_key(level) for level in path.split("/"))

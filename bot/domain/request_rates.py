@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 
+from bot.domain.places import path_key
 from bot.domain.policy import within
 from bot.domain.request_core import OUTCOMES, UNRATED, State
 from models import OrgUnit, RequestTicket, UnitKind
@@ -103,15 +104,21 @@ def rates(session: Session, month: str, scope_path: str, by: str = "unit") -> li
     scope_id = next((i for i, (p, *_rest) in by_id.items() if p == scope_path), None)
     if by == "grid":
         below = sorted(
-            p
-            for p, _, kind, _ in by_id.values()
-            if kind == UnitKind.BRANCH.value and within(p, scope_path) and p != scope_path
+            (
+                p
+                for p, _, kind, _ in by_id.values()
+                if kind == UnitKind.BRANCH.value and within(p, scope_path) and p != scope_path
+            ),
+            key=path_key,
         )
     else:
         below = sorted(
-            p
-            for p, _, _, parent in by_id.values()
-            if (parent == scope_id if scope_path else parent is None) and p != scope_path
+            (
+                p
+                for p, _, _, parent in by_id.values()
+                if (parent == scope_id if scope_path else parent is None) and p != scope_path
+            ),
+            key=path_key,
         )
 
     def made(path: str, name: str) -> Rates:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from bot.domain.calendar import Holidays, effective_rule, theme_day_date, theme_day_material
 from bot.domain.identity import Unit, branch_of
 from bot.domain.importing.values import parse_theme_day, split_rule
+from bot.domain.places import path_key
 from bot.settings import Settings
 from models import Attendance, Event, EventKind, EventRecord, EventStatus, Invitation, Member, OrgUnit
 from models.db import dialect_insert
@@ -413,4 +414,4 @@ def month_overview(session: Session, scope_path: str, month: str) -> list[Branch
                 closed=event.status == EventStatus.CLOSED.value,
             )
         )
-    return found
+    return sorted(found, key=lambda branch: path_key(branch.path))  # 第二 before 第三
