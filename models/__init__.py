@@ -22,7 +22,7 @@ from models.inbound import InboundLog
 from models.mobile import IncomingMember, MobileRegistration, MobileReport
 from models.notice import Notice, NoticeClip
 from models.org import Building, Door, OrgUnit, UnitKind
-from models.outbox import Lease, OutboxRow, OutboxStatus
+from models.outbox import EarlyJobReport, Lease, OutboxRow, OutboxStatus
 from models.people import Admin, Member, Staff, VolunteerPost
 from models.points import PointEntry
 from models.requests import RequestEvent, RequestLink, RequestPhoto, RequestRating, RequestTicket
@@ -55,6 +55,7 @@ __all__ = [
     "DuesEntry",
     "DuesEntryKind",
     "DuesUnitRate",
+    "EarlyJobReport",
     "Event",
     "EventKind",
     "EventPhoto",

@@ -70,3 +70,17 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     owner: Mapped[str] = mapped_column(String(100))
     expires_at: Mapped[datetime]
+
+
+class EarlyJobReport(Base):
+    """A TEMPLATESENDJOBFINISH / MASSSENDJOBFINISH that arrived before the send it reports on was written
+    (the worker stores WeChat's msgid after the API call returns; under load the report can win the race).
+    Applied by the worker when it writes that msgid; housekeeping drops ones never matched."""
+
+    __tablename__ = "early_job_reports"
+
+    msgid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event: Mapped[str] = mapped_column(String(32))  # "template" or "mass"
+    status: Mapped[str] = mapped_column(String(100), default="")
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    received_at: Mapped[datetime] = mapped_column(index=True)

@@ -15,7 +15,7 @@ from bot.clock import FixedClock
 from bot.outbound.notices import Channel
 from bot.settings import AccountKind
 from bot.voice.speech import AmrEncoder
-from models import Notice, NoticeClip, OutboxRow, WeChatUser
+from models import EarlyJobReport, Notice, NoticeClip, OutboxRow, WeChatUser
 from scheduler.jobs import JobDeps, job_named
 from tests.community import seed
 from tests.conftest import Stack, StackFactory, require
@@ -509,3 +509,42 @@ async def test_status_words_why_a_notice_could_not_reach_someone(make_stack: Sta
     assert "已发出 0 人" in status and "失败 9 人（无人可转告 9）" in status
     rows = await outbox(stack)
     assert {r.last_error.split(":")[0] for r in rows.values() if r.last_error} == {"no_helper"}
+
+
+async def test_job_reports_that_arrive_before_the_send_is_written_are_not_lost(
+    make_stack: StackFactory,
+) -> None:
+    # Under load the worker writes WeChat's msgid after the report for it has already come in.
+    stack = await make_stack(notice_template_id="TPL-NOTICE")
+    people = await community(stack)
+    stack.fake.template_status = "failed:user block"
+    stack.fake.reports_first = True
+    await ThroughFake(stack, "o-YX-003").send(f"公告 {BODY}")  # 陈志强, 第二网格党支部书记
+    await ThroughFake(stack, "o-YX-003").send("确认")
+    await stack.worker.drain()
+    # Both refused the template (blocked): the early reports were applied when the sends were written.
+    rows = await outbox(stack)
+    assert {rows[people.ids[n]].status for n in ("YX-012", "YX-013")} == {"failed"}
+    assert {rows[people.ids[n]].last_error for n in ("YX-012", "YX-013")} == {
+        "template_blocked: failed:user block"
+    }
+
+
+async def test_a_mass_report_before_the_msgid_is_written_is_kept_on_the_notice(
+    make_stack: StackFactory,
+) -> None:
+    other = await make_stack()
+    await community(other)
+    other.fake.reports_first = True
+    secretary = ThroughFake(other, "o-YX-003")
+    await secretary.send(f"公告 {BODY}")
+    await secretary.send("确认")
+    await other.worker.drain()
+    assert {s.openid for s in other.sends(api="mass")} == {"o-YX-012", "o-YX-013"}
+    db = services(other.client).db
+    async with db.read() as session:
+        notice = await session.scalar(select(Notice))
+        leftover = await session.scalar(select(EarlyJobReport))
+    assert notice is not None and leftover is None
+    (report,) = notice.mass_reports.values()
+    assert report["sent"] == 2 and report["total"] == 2

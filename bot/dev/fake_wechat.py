@@ -104,6 +104,10 @@ class FakeWeChat:
         self.template_status = "success"
         self._reports: set[asyncio.Task[None]] = set()
         self.held_reports: list[dict[str, Any]] | None = None
+        # Tests: push a job report and wait for the webhook's answer before answering the API call, so the
+        # report arrives before the caller has written what it sent (a race real traffic can produce).
+        self.reports_first = False
+        self.first_reports: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
         self._msg_ids = itertools.count(int(self.clock.time()) * 1000)
         self._session: aiohttp.ClientSession | None = None
@@ -471,6 +475,7 @@ class FakeWeChat:
         )
         msgid = 200_000_000 + rec.id
         self._report(openid, "TEMPLATESENDJOBFINISH", MsgID=msgid, Status=self.template_status)
+        await self._push_first()
         return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
     def _report(self, openid: str, event: str, **values: Any) -> None:
@@ -488,6 +493,9 @@ class FakeWeChat:
         if self.held_reports is not None:
             self.held_reports.append(fields)
             return
+        if self.reports_first:
+            self.first_reports.append(fields)
+            return
         task = asyncio.get_running_loop().create_task(self._push(fields))
         self._reports.add(task)
         task.add_done_callback(self._reports.discard)
@@ -497,6 +505,11 @@ class FakeWeChat:
             await self.deliver(fields)
         except Exception:  # a report that cannot be delivered is dropped, as WeChat would after retries
             log.warning("could not push %s to the webhook", fields.get("Event"), exc_info=True)
+
+    async def _push_first(self) -> None:
+        first, self.first_reports = self.first_reports, []
+        for fields in first:
+            await self._push(fields)
 
     def hold_reports(self) -> None:
         """Keep job reports back until `release_reports` (tests that need them to arrive together)."""
@@ -583,6 +596,7 @@ class FakeWeChat:
             SentCount=reached,
             ErrorCount=0,
         )
+        await self._push_first()
         return web.json_response({"errcode": 0, "errmsg": "send job submission success", "msg_id": msg_id})
 
     def _store_media(self, content: bytes, kind: str) -> str:

@@ -21,7 +21,7 @@ from bot.domain.policy import within
 from bot.outbound.quota import quota_spent
 from bot.outbound.sizes import split_text
 from bot.settings import Settings
-from models import Binding, Member, Notice, NoticeClip, OrgUnit, OutboxRow, OutboxStatus
+from models import Binding, EarlyJobReport, Member, Notice, NoticeClip, OrgUnit, OutboxRow, OutboxStatus
 from models.db import Database, dialect_insert
 
 OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]  # declarative tables are Tables
@@ -616,46 +616,86 @@ async def report(db: Database, notice_id: int) -> NoticeReport | None:
 
 async def template_finished(db: Database, msgid: str, status: str, now: datetime) -> int:
     """A template message's final status: `success`, `failed:user block`, `failed: system failed`. A
-    refused one becomes failed (blocked by the user) or goes back to the queue to fall through."""
+    refused one becomes failed (blocked by the user) or goes back to the queue to fall through. One that
+    arrives before the send was written is kept for the worker (`apply_early_reports`)."""
     if status == "success":
         return 0
-    blocked = "block" in status
 
     def write(session: Session) -> int:
-        rows = session.scalars(
-            select(OutboxRow).where(
-                OutboxRow.wechat_msgid == msgid,
-                OutboxRow.channel == Channel.TEMPLATE.value,
-                OutboxRow.status == OutboxStatus.SENT.value,
-            )
-        ).all()
-        for row in rows:
-            row.closed_channels = sorted({*row.closed_channels, Channel.TEMPLATE.value})
-            row.last_error = f"template failed: {status}"
-            row.updated_at = now
-            if blocked:
-                row.status = OutboxStatus.FAILED.value
-                row.last_error = f"template_blocked: {status}"
-            else:
-                row.status, row.channel, row.next_attempt_at = OutboxStatus.QUEUED.value, None, now
-        return len(rows)
+        changed = _template_failed(session, msgid, status, now)
+        if changed == 0:
+            _keep_early(session, msgid, "template", status, {}, now)
+        return changed
 
     return await db.run(write)
 
 
 async def mass_finished(db: Database, msgid: str, counts: dict[str, int], now: datetime) -> int:
-    """A mass send's job report (counts only: WeChat does not say who was filtered): kept on the notice."""
+    """A mass send's job report (counts only: WeChat does not say who was filtered): kept on the notice,
+    or, when it arrives before the send was written, for the worker (`apply_early_reports`)."""
 
     def write(session: Session) -> int:
-        notice_ids = session.scalars(
-            select(OutboxRow.notice_id)
-            .where(OutboxRow.wechat_msgid == msgid, OutboxRow.channel == Channel.MASS_SEND.value)
-            .distinct()
-        ).all()
-        for notice_id in notice_ids:
-            notice = session.get(Notice, notice_id)
-            if notice is not None:
-                notice.mass_reports = {**notice.mass_reports, msgid: {**counts, "at": now.isoformat()}}
-        return len(notice_ids)
+        changed = _mass_report(session, msgid, counts, now)
+        if changed == 0:
+            _keep_early(session, msgid, "mass", "", counts, now)
+        return changed
 
     return await db.run(write)
+
+
+def apply_early_reports(session: Session, msgids: Sequence[str], now: datetime) -> int:
+    """Reports that came before the worker wrote these msgids (same transaction as that write)."""
+    if not msgids:
+        return 0
+    early = session.scalars(select(EarlyJobReport).where(EarlyJobReport.msgid.in_(list(msgids)))).all()
+    for report in early:
+        if report.event == "mass":
+            _mass_report(session, report.msgid, dict(report.counts), report.received_at)
+        else:
+            _template_failed(session, report.msgid, report.status, now)
+        session.delete(report)
+    return len(early)
+
+
+def _keep_early(
+    session: Session, msgid: str, event: str, status: str, counts: dict[str, int], now: datetime
+) -> None:
+    session.execute(
+        dialect_insert(session)(EarlyJobReport)
+        .values(msgid=msgid, event=event, status=status, counts=counts, received_at=now)
+        .on_conflict_do_nothing(index_elements=["msgid"])
+    )
+
+
+def _template_failed(session: Session, msgid: str, status: str, now: datetime) -> int:
+    blocked = "block" in status
+    rows = session.scalars(
+        select(OutboxRow).where(
+            OutboxRow.wechat_msgid == msgid,
+            OutboxRow.channel == Channel.TEMPLATE.value,
+            OutboxRow.status == OutboxStatus.SENT.value,
+        )
+    ).all()
+    for row in rows:
+        row.closed_channels = sorted({*row.closed_channels, Channel.TEMPLATE.value})
+        row.last_error = f"template failed: {status}"
+        row.updated_at = now
+        if blocked:
+            row.status = OutboxStatus.FAILED.value
+            row.last_error = f"template_blocked: {status}"
+        else:
+            row.status, row.channel, row.next_attempt_at = OutboxStatus.QUEUED.value, None, now
+    return len(rows)
+
+
+def _mass_report(session: Session, msgid: str, counts: dict[str, int], at: datetime) -> int:
+    notice_ids = session.scalars(
+        select(OutboxRow.notice_id)
+        .where(OutboxRow.wechat_msgid == msgid, OutboxRow.channel == Channel.MASS_SEND.value)
+        .distinct()
+    ).all()
+    for notice_id in notice_ids:
+        notice = session.get(Notice, notice_id)
+        if notice is not None:
+            notice.mass_reports = {**notice.mass_reports, msgid: {**counts, "at": at.isoformat()}}
+    return len(notice_ids)

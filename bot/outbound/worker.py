@@ -33,7 +33,7 @@ from bot.edge.replies import TextReply, reply_from_json
 from bot.metrics import Metrics
 from bot.outbound.channels import Channels, Job, Outcome
 from bot.outbound.media import NoticeVoice
-from bot.outbound.notices import Channel, relay
+from bot.outbound.notices import Channel, apply_early_reports, relay
 from bot.outbound.quota import mass_room
 from bot.outbound.ratelimit import RateLimiter
 from bot.outbound.waiting import follow_voice, send_in_parts
@@ -454,6 +454,7 @@ class DeliveryWorker:
         ]
         follow = [job.id for job, o in results if o.voice_follow]
         rest = [(job.id, o.rest) for job, o in results if o.rest]
+        reported = [o.msgid for _, o in results if o.msgid and o.channel is Channel.TEMPLATE]
 
         def write(session: Session) -> None:
             if rows:
@@ -466,6 +467,8 @@ class DeliveryWorker:
                 follow_voice(session, row_id, now, waiting=True)
             for row_id, parts in rest:
                 send_in_parts(session, row_id, parts, now, waiting=False)
+            if reported:
+                apply_early_reports(session, reported, now)
 
         await self._db.run(write)
         for job, outcome in results:
@@ -586,6 +589,8 @@ class DeliveryWorker:
             )
             for row_id in voice_ids:
                 follow_voice(session, row_id, now, waiting=True)
+            if msgid is not None:
+                apply_early_reports(session, [msgid], now)
 
         await self._db.run(done)
         wanting = set(voice_ids)

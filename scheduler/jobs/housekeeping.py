@@ -12,6 +12,7 @@ from models import (
     BindingAttempt,
     BindingCode,
     ConversationState,
+    EarlyJobReport,
     IdentityChange,
     InboundLog,
     Notice,
@@ -36,6 +37,11 @@ async def housekeeping(deps: JobDeps, now: datetime) -> str:
             ("inbound_log", delete(InboundLog).where(InboundLog.received_at < retention)),
             # Every process reads identity changes within seconds (PARTYBOT_IDENTITY_POLL_S); one started
             # later reads everyone afresh. A day is ample.
+            # WeChat's job reports that came before their send was written and never matched one.
+            (
+                "early_job_reports",
+                delete(EarlyJobReport).where(EarlyJobReport.received_at < now - timedelta(days=2)),
+            ),
             ("identity_changes", delete(IdentityChange).where(IdentityChange.at < now - timedelta(days=1))),
             # Members' own voice messages kept for their secretary (with consent), past their retention.
             (
