@@ -43,6 +43,13 @@ ROUTES = {
     ("POST", "/console/login/password"),
     ("POST", "/console/logout"),
     ("POST", "/console/display"),
+    # announcements
+    # requests
+    # theme days
+    # dues
+    # mobile
+    # imports
+    # audit
 }
 
 

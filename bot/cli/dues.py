@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.cli.common import cli_clock, content, fail, group, say, settings_or_exit
-from bot.cli.themeday import text_table, width
+from bot.cli.themeday import text_table
 from bot.domain import dues
 from bot.domain.audit import actor_for, record
 from bot.domain.dues import Basis
 from bot.domain.dues_import import DuesImport, import_dues, report_lines
 from bot.domain.importing.messages import ImportFailed, message
 from bot.settings import Settings
+from bot.workbook import Sheet, write_workbook
 from models import DuesEntry, DuesEntryKind, Member, OrgUnit
 from models.db import Database
 
@@ -93,7 +93,7 @@ def register(main: click.Group) -> None:
         header = [str(v) for v in content().texts["dues_cli_report_header"]] + [say("dues_cli_paid_on")]
         cells = [line_cells(row) for row in found.rows]
         if xlsx is not None:
-            write_workbook(xlsx, header, cells)
+            write_workbook(xlsx, Sheet(say("dues_cli_sheet"), header, cells))
             click.echo(say("dues_cli_xlsx", file=xlsx), err=True)
         else:
             click.echo(say("dues_cli_report_title", unit=found.unit, month=dues.month_label(months[0])))
@@ -229,25 +229,3 @@ def _paid_on(session: Session, month: str) -> dict[int, str]:
     ).all():
         found[int(member_id)] = f"{paid_on:%Y-%m-%d}" if paid_on is not None else ""
     return found
-
-
-def write_workbook(path: Path, header: Sequence[str], cells: Sequence[Sequence[Any]]) -> None:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = say("dues_cli_sheet")
-    sheet.append(list(header))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in cells:
-        sheet.append(list(row))
-    sheet.freeze_panes = "A2"
-    for column in sheet.columns:
-        letter = column[0].column_letter
-        longest = max(width(str(c.value or "")) for c in column)
-        sheet.column_dimensions[letter].width = min(60, max(8, longest + 2))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    book.save(path)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.cli.common import cli_clock, content, fail, group, say, settings_or_exit
-from bot.cli.themeday import text_table, width
+from bot.cli.themeday import text_table
 from bot.domain.audit import actor_for, record
 from bot.domain.importing.messages import message
 from bot.domain.request_rates import Rates, rates
 from bot.settings import Settings
+from bot.workbook import Sheet, write_workbook
 from models import OrgUnit
 from models.db import Database
 
@@ -72,8 +72,12 @@ def register(main: click.Group) -> None:
             paths = [head.unit_path, *(r.unit_path for r in below)]
             write_workbook(
                 xlsx,
-                [*header, say("req_cli_path")],
-                [[*row, path] for row, path in zip(cells, paths, strict=True)],
+                Sheet(
+                    say("req_cli_sheet"),
+                    [*header, say("req_cli_path")],
+                    [[*row, path] for row, path in zip(cells, paths, strict=True)],
+                    freeze="B2",
+                ),
             )
             click.echo(say("req_cli_xlsx", file=xlsx), err=True)
             return
@@ -133,25 +137,3 @@ async def _report(settings: Settings, month: str, scope: str, by: str, xlsx: Pat
         return found
     finally:
         await db.dispose()
-
-
-def write_workbook(path: Path, header: Sequence[str], cells: Sequence[Sequence[Any]]) -> None:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = say("req_cli_sheet")
-    sheet.append(list(header))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in cells:
-        sheet.append(list(row))
-    sheet.freeze_panes = "B2"
-    for column in sheet.columns:
-        letter = column[0].column_letter
-        longest = max(width(str(c.value or "")) for c in column)
-        sheet.column_dimensions[letter].width = min(60, max(8, longest + 2))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    book.save(path)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import getpass
 import re
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from bot.cli.common import cli_clock, content, fail, group, local_date, say, set
 from bot.domain.audit import actor_for, record
 from bot.domain.records import EventRow, PhotoRow, month_report
 from bot.settings import Settings
+from bot.workbook import Sheet, width, write_workbook
 from models import OrgUnit
 from models.db import Database
 
@@ -55,7 +55,7 @@ def register(main: click.Group) -> None:
         rows = asyncio.run(_collect(settings, month, scope, xlsx))
         label = scope or say("cli_records_all_units")
         if xlsx is not None:
-            write_workbook(xlsx, rows, settings.timezone)
+            write_events_workbook(xlsx, rows, settings.timezone)
             click.echo(
                 say("cli_records_written", month=month, unit=label, count=len(rows), output=xlsx), err=True
             )
@@ -172,11 +172,6 @@ def people_cells(rows: Sequence[EventRow], zone: str) -> list[list[Any]]:
     return cells
 
 
-def width(text: str) -> int:
-    """Columns a string takes in a terminal: CJK characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def text_table(header: Sequence[str], cells: Sequence[Sequence[Any]]) -> str:
     rows = [[str(c) for c in header], *[[str(c) for c in row] for row in cells]]
     widths = [max(width(row[i]) for row in rows) for i in range(len(header))]
@@ -189,31 +184,16 @@ def text_table(header: Sequence[str], cells: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_workbook(path: Path, rows: Sequence[EventRow], zone: str) -> None:
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
-
-    book = Workbook()
-    events = book.active
-    assert events is not None
-    events.title = say("cli_records_events_sheet")
-    people = book.create_sheet(say("cli_records_people_sheet"))
-    for sheet, header, cells in (
-        (events, say_list("cli_records_event_columns"), event_cells(rows, zone)),
-        (people, say_list("cli_records_people_columns"), people_cells(rows, zone)),
-    ):
-        sheet.append(header)
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        for row in cells:
-            sheet.append(row)
-        sheet.freeze_panes = "A2"
-        for column in sheet.columns:
-            letter = column[0].column_letter
-            longest = max(width(str(c.value or "").split("\n")[0]) for c in column)
-            sheet.column_dimensions[letter].width = min(60, max(8, longest + 2))
-    for row in events.iter_rows(min_row=2):
-        for cell in row:
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    book.save(path)
+def write_events_workbook(path: Path, rows: Sequence[EventRow], zone: str) -> None:
+    write_workbook(
+        path,
+        Sheet(
+            say("cli_records_events_sheet"),
+            say_list("cli_records_event_columns"),
+            event_cells(rows, zone),
+            wrap=True,
+        ),
+        Sheet(
+            say("cli_records_people_sheet"), say_list("cli_records_people_columns"), people_cells(rows, zone)
+        ),
+    )

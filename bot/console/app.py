@@ -14,7 +14,17 @@ import jinja2
 from aiohttp import web
 from aiohttp_session import session_middleware
 
-from bot.console import auth, views
+from bot.console import (
+    announce_pages,
+    audit_pages,
+    auth,
+    dues_pages,
+    import_pages,
+    mobile_pages,
+    request_pages,
+    theme_pages,
+    views,
+)
 from bot.console.deps import STORAGE, WIRING, Wiring, clock, services
 from bot.console.sessions import DatabaseStorage
 from bot.domain import dues
@@ -62,6 +72,16 @@ def console_app(wiring: Wiring, *, secure_cookies: bool = False) -> web.Applicat
     app.router.add_get("/", views.dashboard_page, name="dashboard")
     app.router.add_get("/members", views.members_page, name="members")
     app.router.add_get("/members/{number}", views.member_page, name="member")
+    for pages in (
+        announce_pages,
+        request_pages,
+        theme_pages,
+        dues_pages,
+        mobile_pages,
+        import_pages,
+        audit_pages,
+    ):
+        pages.add_routes(app.router)
     app.router.add_get("/login", auth.login_page, name="login")
     app.router.add_get("/login/status", auth.login_status, name="login_status")
     app.router.add_post("/login/password", auth.password_login, name="password_login")

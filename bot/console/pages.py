@@ -18,6 +18,13 @@ from bot.domain.policy import Action, Identity, may, scope
 NAV = (
     ("dashboard", "console_nav_dashboard", Action.USE_CONSOLE),
     ("members", "console_nav_members", Action.LIST_MEMBERS),
+    ("announcements", "console_nav_announcements", Action.BROADCAST),
+    ("requests", "console_nav_requests", Action.HANDLE_REQUESTS),
+    ("theme-days", "console_nav_theme_days", Action.KEEP_RECORDS),
+    ("dues", "console_nav_dues", Action.RECORD_DUES),
+    ("mobile", "console_nav_mobile", Action.MANAGE_MOBILE),
+    ("imports", "console_nav_imports", Action.IMPORT_DATA),
+    ("audit", "console_nav_audit", Action.READ_AUDIT),
 )
 
 

@@ -61,6 +61,8 @@ class Action(StrEnum):
     SUGGEST = "suggest"
     ANSWER_SUGGESTIONS = "answer_suggestions"
     USE_CONSOLE = "use_console"
+    IMPORT_DATA = "import_data"
+    READ_AUDIT = "read_audit"
 
 
 # Which roles may take each action; actions on other people's data are further limited by `scope`.
@@ -111,6 +113,11 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.REQUEST_STATS: frozenset({Role.SECRETARY, Role.COMMITTEE, Role.ADMIN}),
     # The web console (bot/console): staff only; each of its pages asks for the action it shows.
     Action.USE_CONSOLE: frozenset({Role.SECRETARY, Role.COMMITTEE, Role.GRID_WORKER, Role.ADMIN}),
+    # The org tree, roster and staff files (the console's imports page, like `partybot import`): the whole
+    # tree changes, so the street office's administrator only.
+    Action.IMPORT_DATA: frozenset({Role.ADMIN}),
+    # The audit log of staff reading and exporting personal data: the administrator.
+    Action.READ_AUDIT: frozenset({Role.ADMIN}),
 }
 
 

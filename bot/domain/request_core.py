@@ -302,22 +302,18 @@ def community_of(session: Session, unit_id: int | None) -> OrgUnit | None:
 
 def route(session: Session, building_id: int | None) -> OrgUnit:
     """Who owns a new ticket (首接): the 网格党支部 whose 覆盖楼栋 lists the building, else the 社区党委
-    (the root unit when the tree has none)."""
+    (the root unit when the tree has none). The building's unit is the deepest active unit listing it
+    (`sync_places`): a branch, or a group whose branch is the one above it — found by key, not by reading
+    every branch of a city for each report."""
     building = session.get(Building, building_id) if building_id is not None else None
     covering = session.get(OrgUnit, building.unit_id) if building and building.unit_id else None
-    if building is not None:
-        for unit in session.scalars(
-            select(OrgUnit).where(OrgUnit.kind == UnitKind.BRANCH.value, OrgUnit.active.is_(True))
-        ):
-            if building.name in (unit.buildings or []):
-                return unit
-        here = covering
-        for _ in range(10):  # a group's building: the branch above it
-            if here is None:
-                break
-            if here.kind == UnitKind.BRANCH.value:
-                return here
-            here = session.get(OrgUnit, here.parent_id) if here.parent_id is not None else None
+    here = covering
+    for _ in range(10):  # a group's building: the branch above it
+        if here is None or here.kind == UnitKind.COMMUNITY.value:
+            break
+        if here.kind == UnitKind.BRANCH.value and here.active:
+            return here
+        here = session.get(OrgUnit, here.parent_id) if here.parent_id is not None else None
     community = _community_of(session, covering)
     if community is not None:
         return community
@@ -408,11 +404,14 @@ def notify_handlers(
     text: str,
     ticket: RequestTicket,
     cache: dict[tuple[int, str], Handlers] | None = None,
+    unit: OrgUnit | None = None,
 ) -> None:
-    """Tell the owning unit's handlers (`cache`: looked up once per unit and category, for a job's batch)."""
+    """Tell the owning unit's handlers (`cache`: looked up once per unit and category, for a job's batch;
+    `unit`: the owning unit when the caller has it)."""
     found = cache.get((ticket.unit_id, ticket.category)) if cache is not None else None
     if found is None:
-        unit = session.get(OrgUnit, ticket.unit_id)
+        if unit is None or unit.id != ticket.unit_id:
+            unit = session.get(OrgUnit, ticket.unit_id)
         if unit is None:
             return
         found = unit_handlers(session, unit, ticket.category)

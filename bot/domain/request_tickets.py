@@ -129,10 +129,20 @@ def _same_building(building_id: int | None) -> object:
     )
 
 
-def _filed(session: Session, ticket: RequestTicket, *, repeat: bool = False) -> Filed:
+def _filed(
+    session: Session,
+    ticket: RequestTicket,
+    *,
+    repeat: bool = False,
+    unit: OrgUnit | None = None,
+    reporters: int | None = None,
+) -> Filed:
+    """What the reporter is told. `unit`, `reporters`: already known to the caller (a new ticket on its
+    own: its unit from routing, one reporter), so not read again."""
     primary = session.get(RequestTicket, ticket.primary_id) if ticket.primary_id is not None else ticket
     assert primary is not None
-    unit = session.get(OrgUnit, ticket.unit_id)
+    if unit is None or unit.id != ticket.unit_id:
+        unit = session.get(OrgUnit, ticket.unit_id)
     return Filed(
         ticket_id=ticket.id,
         number=ticket.number,
@@ -142,12 +152,14 @@ def _filed(session: Session, ticket: RequestTicket, *, repeat: bool = False) -> 
         solve_due=ticket.solve_due,
         repeat=repeat,
         merged_into=primary.number if primary.id != ticket.id else None,
-        reporters=reporters_of(session, primary.id),
+        reporters=reporters if reporters is not None else reporters_of(session, primary.id),
         unit_name=unit.name if unit else "",
     )
 
 
 def _add_photos(session: Session, now: datetime, ticket: RequestTicket, media_ids: Sequence[str]) -> int:
+    if not media_ids:
+        return 0
     known = dict(
         session.execute(
             select(RequestPhoto.media_id, RequestPhoto.seq).where(RequestPhoto.ticket_id == ticket.id)
@@ -227,7 +239,12 @@ def file_ticket(
             .order_by(RequestTicket.filed_at)
             .limit(1)
         ).first()
-    unit_id = primary.unit_id if primary is not None else route(session, place.building_id).id
+    owner: OrgUnit | None = None
+    if primary is None:
+        owner = route(session, place.building_id)
+        unit_id = owner.id
+    else:
+        unit_id = primary.unit_id
     ticket = RequestTicket(
         number=_next_number(session, now, rules),
         reporter_openid=reporter.openid,
@@ -267,13 +284,16 @@ def file_ticket(
         )
         ticket.taken_by_name = primary.taken_by_name
         ticket.take_step, ticket.solve_step = 3, 3  # the job follows the primary
+    else:
+        schedule(ticket, rules)  # before the insert: one statement, not an insert and an update
     _insert(session, now, rules, ticket)
     event(session, ticket, now, "filed", actor_for(openid=reporter.openid), reporter.name, source)
     _add_photos(session, now, ticket, media_ids)
     if primary is None:
-        schedule(ticket, rules)
-        notify_handlers(session, now, f"request:{ticket.id}:new", _new_notice(say, rules, ticket), ticket)
-        return _filed(session, ticket)
+        notify_handlers(
+            session, now, f"request:{ticket.id}:new", _new_notice(say, rules, ticket), ticket, unit=owner
+        )
+        return _filed(session, ticket, unit=owner, reporters=1)
     ticket.next_step_at = None
     session.add(RequestLink(primary_id=primary.id, ticket_id=ticket.id, linked_at=now))
     event(session, ticket, now, "merged", note=primary.number)
