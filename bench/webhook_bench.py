@@ -896,7 +896,7 @@ def run(args: argparse.Namespace, settings: Settings) -> Run:
             raise BenchError(f"{tool} not found (Debian: apt-get install {package})")
     scenarios = selected(args.only)
     content = load_content()
-    factory = RequestFactory(Cipher(APPID, AES_KEY))
+    factory = RequestFactory(Cipher(APPID, AES_KEY), args.members)
     bare = bare_reply(content)
     with tempfile.TemporaryDirectory(prefix="partybot-bench-") as tmp:
         try:

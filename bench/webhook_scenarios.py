@@ -8,6 +8,7 @@ followers. `RequestFactory` signs (and in safe mode encrypts) each request as We
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 import secrets
@@ -36,8 +37,15 @@ TRAFFIC_SEED = 11  # the order the followers write in (cold) and who is in the w
 
 
 # A resident's report naming a building of the seeded community (bench/seed_community.py building_name):
-# filed at once (the building is known), a ticket and its first event committed before the answer.
-REQUEST_TEXT = "反映 1区1号楼楼道灯坏了好几天了"
+# filed at once (the building is known), a ticket and its first event committed before the answer. Each
+# resident names their own building (one of the seeded street's, by openid), as real traffic does: most
+# reports open a ticket, a neighbour's later report of the same building's light joins it (merged).
+REQUEST_TEXT = "反映 {building}楼道灯坏了好几天了"
+
+
+def request_text(openid: str, buildings: int) -> str:
+    g = int(hashlib.sha256(openid.encode()).hexdigest()[:8], 16) % max(1, buildings)
+    return REQUEST_TEXT.format(building=seed_community.building_name(g))
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +167,9 @@ class RequestFactory:
     """Builds requests as WeChat's servers would, none ever the same: MsgIds and nonces come from
     counters that only go up during a run."""
 
-    def __init__(self, cipher: Cipher) -> None:
+    def __init__(self, cipher: Cipher, members: int = 100_000) -> None:
         self.cipher = cipher
+        self.buildings = -(-members // seed_community.GROUP_SIZE)  # one building per group of the seed
         self.run_id = secrets.token_hex(3)  # keeps nonces and new followers of separate runs apart
         self._msg_id = int(time.time()) * 1_000_000
         self._nonce = 0
@@ -172,7 +181,8 @@ class RequestFactory:
             fields = user_fields("event", openid, ACCOUNT, timestamp, None, Event="subscribe")
         else:
             self._msg_id += 1
-            fields = user_fields("text", openid, ACCOUNT, timestamp, self._msg_id, Content=scenario.text)
+            text = request_text(openid, self.buildings) if scenario.key == "request" else scenario.text
+            fields = user_fields("text", openid, ACCOUNT, timestamp, self._msg_id, Content=text)
         signed = sign_request(
             TOKEN, message_xml(fields), timestamp, cipher=self.cipher if scenario.safe else None, nonce=nonce
         )

@@ -21,7 +21,7 @@ from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
 from bot.domain.calendar import Holidays
-from bot.domain.policy import within
+from bot.domain.policy import Action, Identity, Role, may, within
 from bot.domain.privacy import Vault, mask_phone
 from bot.outbound.notices import add_system_notice, secretaries_of_unit
 from models import (
@@ -385,6 +385,7 @@ def notify(
     *,
     openids: Sequence[str] = (),
     member_ids: Sequence[int] = (),
+    new_key: bool = False,
 ) -> None:
     if openids or member_ids:
         add_system_notice(
@@ -394,6 +395,7 @@ def notify(
             text=text,
             openids=list(dict.fromkeys(openids)),
             member_ids=list(dict.fromkeys(member_ids)),
+            new_key=new_key,
         )
 
 
@@ -405,9 +407,10 @@ def notify_handlers(
     ticket: RequestTicket,
     cache: dict[tuple[int, str], Handlers] | None = None,
     unit: OrgUnit | None = None,
+    new_key: bool = False,
 ) -> None:
     """Tell the owning unit's handlers (`cache`: looked up once per unit and category, for a job's batch;
-    `unit`: the owning unit when the caller has it)."""
+    `unit`: the owning unit when the caller has it; `new_key`: see add_system_notice)."""
     found = cache.get((ticket.unit_id, ticket.category)) if cache is not None else None
     if found is None:
         if unit is None or unit.id != ticket.unit_id:
@@ -417,7 +420,7 @@ def notify_handlers(
         found = unit_handlers(session, unit, ticket.category)
         if cache is not None:
             cache[(ticket.unit_id, ticket.category)] = found
-    notify(session, now, key, text, openids=found.openids, member_ids=found.member_ids)
+    notify(session, now, key, text, openids=found.openids, member_ids=found.member_ids, new_key=new_key)
 
 
 def event(
@@ -526,6 +529,17 @@ def handler_for_admin(session: Session, openid: str, found: Handler | None = Non
     if found is not None:
         return Handler(found.openid or openid, found.name, found.staff_id, found.member_id, ("",))
     return Handler(openid, admin.name, unit_paths=("",))
+
+
+def handler_for(session: Session, identity: Identity) -> Handler | None:
+    """Who `identity` handles tickets as (chat's 待办 and the console's board): a grid worker for their grid,
+    else a member for what their post gives them, an admin for every unit; None when they handle none."""
+    if not may(identity, Action.HANDLE_REQUESTS):
+        return None
+    found = handler_for_staff(session, identity.staff_id) if identity.staff_id is not None else None
+    if found is None and identity.member_id is not None:
+        found = handler_for_member(session, identity.member_id)
+    return handler_for_admin(session, identity.openid, found) if Role.ADMIN in identity.roles else found
 
 
 @dataclass(frozen=True, slots=True)

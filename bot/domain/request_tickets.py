@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient
 
@@ -34,7 +34,7 @@ from bot.domain.request_core import (
     schedule,
     view,
 )
-from models import OrgUnit, RequestLink, RequestPhoto, RequestTicket
+from models import OrgUnit, RequestEvent, RequestLink, RequestPhoto, RequestTicket
 
 MAX_PHOTOS = 9
 
@@ -284,32 +284,33 @@ def file_ticket(
         )
         ticket.taken_by_name = primary.taken_by_name
         ticket.take_step, ticket.solve_step = 3, 3  # the job follows the primary
+        ticket.next_step_at = None
     else:
         schedule(ticket, rules)  # before the insert: one statement, not an insert and an update
     _insert(session, now, rules, ticket)
-    event(session, ticket, now, "filed", actor_for(openid=reporter.openid), reporter.name, source)
+    event(
+        session, ticket, now, "filed", actor_for(openid=reporter.openid), reporter.name, source, flush=False
+    )
     _add_photos(session, now, ticket, media_ids)
     if primary is None:
-        notify_handlers(
-            session, now, f"request:{ticket.id}:new", _new_notice(say, rules, ticket), ticket, unit=owner
-        )
+        key = f"request:{ticket.id}:new"  # the ticket is new: so is its key
+        notify_handlers(session, now, key, _new_notice(say, rules, ticket), ticket, unit=owner, new_key=True)
         return _filed(session, ticket, unit=owner, reporters=1)
-    ticket.next_step_at = None
     session.add(RequestLink(primary_id=primary.id, ticket_id=ticket.id, linked_at=now))
-    event(session, ticket, now, "merged", note=primary.number)
-    merged = event(session, primary, now, "merged", note=ticket.number)
+    event(session, ticket, now, "merged", note=primary.number, flush=False)
+    event(session, primary, now, "merged", note=ticket.number, flush=False)
     reporters = reporters_of(session, primary.id)
     if not tell_of_merge(reporters):
-        return _filed(session, ticket)
+        return _filed(session, ticket, reporters=reporters)
     text_ = say(
         "request_notice_merged", number=primary.number, new=ticket.number, reporters=reporters, text=text
     )
-    key = f"request:{primary.id}:merged:{merged.id}"
+    key = f"request:{primary.id}:merged:{ticket.id}"  # names the new ticket: a new key
     if primary.taken_by_openid:
-        notify(session, now, key, text_, openids=[primary.taken_by_openid])
+        notify(session, now, key, text_, openids=[primary.taken_by_openid], new_key=True)
     else:
-        notify_handlers(session, now, key, text_, primary)
-    return _filed(session, ticket)
+        notify_handlers(session, now, key, text_, primary, new_key=True)
+    return _filed(session, ticket, reporters=reporters)
 
 
 def set_place(
@@ -424,6 +425,157 @@ def ticket_for(
     if not handler.may_handle(unit_path_of(session, ticket)):
         raise Refused("not_yours")
     return view(session, ticket, now, vault=vault)
+
+
+BOARD_STATES = (State.NEW, State.TAKEN, State.SOLVED, State.CLOSED)
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A ticket on the console's board (a group once, by its primary)."""
+
+    number: str
+    category: str
+    urgent: bool
+    complex: bool
+    state: str
+    place: str
+    unit_name: str
+    filed_at: datetime
+    due: datetime | None  # take_due before it is taken, solve_due while open, None after
+    overdue: bool
+    taken_by_name: str | None
+    reporters: int
+
+
+def _overdue_clause(now: datetime) -> object:
+    """bot.domain.request_core.is_overdue, as SQL."""
+    return or_(
+        (RequestTicket.state == State.NEW)
+        & RequestTicket.taken_at.is_(None)
+        & (RequestTicket.take_due < now),
+        RequestTicket.state.in_(OPEN) & (RequestTicket.solve_due < now),
+    )
+
+
+def board(
+    session: Session,
+    now: datetime,
+    handler: Handler,
+    state: str,
+    *,
+    category: str | None = None,
+    offset: int = 0,
+    limit: int | None = 50,
+) -> tuple[list[Card], int]:
+    """The handler's tickets in one state (the same scope as `todo`): open ones overdue first, then oldest
+    first; solved and closed ones latest first. The cards and the total."""
+    overdue = case((_overdue_clause(now), 1), else_=0)  # type: ignore[arg-type]
+    query = (
+        select(RequestTicket, OrgUnit.name, overdue)
+        .join(OrgUnit, OrgUnit.id == RequestTicket.unit_id)
+        .where(RequestTicket.state == state, RequestTicket.primary_id.is_(None), _scope_filter(handler))  # type: ignore[arg-type]
+    )
+    if category:
+        query = query.where(RequestTicket.category == category)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    if state in OPEN:
+        order: tuple[object, ...] = (overdue.desc(), RequestTicket.filed_at, RequestTicket.id)
+    else:
+        order = (RequestTicket.updated_at.desc(), RequestTicket.id.desc())
+    rows = session.execute(query.order_by(*order).offset(offset).limit(limit)).all()  # type: ignore[arg-type]
+    ids = [t.id for t, _, _ in rows]
+    counts: dict[int, int] = {}
+    if ids:
+        group = func.coalesce(RequestTicket.primary_id, RequestTicket.id)
+        counts = {
+            int(g): int(n)
+            for g, n in session.execute(
+                select(group, func.count(func.distinct(RequestTicket.reporter_openid)))
+                .where(RequestTicket.id.in_(ids) | RequestTicket.primary_id.in_(ids))
+                .group_by(group)
+            ).all()
+        }
+    cards = []
+    for ticket, unit_name, late in rows:
+        due = None
+        if ticket.state == State.NEW and ticket.taken_at is None:
+            due = ticket.take_due
+        elif ticket.state in OPEN:
+            due = ticket.solve_due
+        cards.append(
+            Card(
+                ticket.number,
+                ticket.category,
+                ticket.urgent,
+                ticket.complex,
+                ticket.state,
+                ticket.place,
+                str(unit_name),
+                ticket.filed_at,
+                due,
+                bool(late),
+                ticket.taken_by_name,
+                counts.get(ticket.id, 1),
+            )
+        )
+    return cards, int(total)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    at: datetime
+    kind: str
+    actor_name: str | None
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    """One ticket as the console shows it to a handler: the view, who reported it, the full history with
+    who did each step, the photos, and the other tickets of its group."""
+
+    view: TicketView
+    unit_path: str
+    primary: str | None  # the group's primary when this ticket is linked to one
+    linked: tuple[tuple[str, str | None], ...]  # (number, reporter name) of the group's other tickets
+    reporter_name: str | None
+    taken_by_name: str | None
+    taken_by_openid: str | None
+    steps: tuple[Step, ...]
+    photos: tuple[tuple[int, str | None, str], ...]  # (seq, path when stored, status)
+
+
+def ticket_detail(
+    session: Session, now: datetime, handler: Handler, number: str, *, vault: Vault | None = None
+) -> Detail:
+    """A ticket of the handler's units with its history and group (Refused not_found / not_yours)."""
+    ticket = by_number(session, number)
+    path = unit_path_of(session, ticket)
+    if not handler.may_handle(path):
+        raise Refused("not_yours")
+    group = group_of(session, ticket)
+    steps = session.execute(
+        select(RequestEvent.at, RequestEvent.kind, RequestEvent.actor_name, RequestEvent.note)
+        .where(RequestEvent.ticket_id == ticket.id)
+        .order_by(RequestEvent.at, RequestEvent.id)
+    ).all()
+    photos = session.execute(
+        select(RequestPhoto.seq, RequestPhoto.path, RequestPhoto.status)
+        .where(RequestPhoto.ticket_id == ticket.id)
+        .order_by(RequestPhoto.seq)
+    ).all()
+    return Detail(
+        view=view(session, ticket, now, vault=vault),
+        unit_path=path,
+        primary=group[0].number if group[0].id != ticket.id else None,
+        linked=tuple((t.number, t.reporter_name) for t in group if t.id != ticket.id),
+        reporter_name=ticket.reporter_name,
+        taken_by_name=ticket.taken_by_name,
+        taken_by_openid=ticket.taken_by_openid,
+        steps=tuple(Step(at, str(kind), name, str(note)) for at, kind, name, note in steps),
+        photos=tuple((int(seq), str(p) if p and st == "stored" else None, str(st)) for seq, p, st in photos),
+    )
 
 
 def reporter_phone(

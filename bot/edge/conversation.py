@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from models import ConversationState
-from models.db import Database
+from models.db import Database, dialect_insert
 
 
 class Conversation:
@@ -93,8 +93,22 @@ class Conversations:
         def write(session: Session) -> None:
             if row is None:
                 session.execute(delete(ConversationState).where(ConversationState.openid == openid))
-            else:
-                session.merge(row)
+                return
+            values = {
+                "openid": openid,
+                "name": row.name,
+                "data": row.data,
+                "expires_at": row.expires_at,
+                "updated_at": row.updated_at,
+            }
+            # One statement (an upsert), not a read of the old state and then a write.
+            session.execute(
+                dialect_insert(session)(ConversationState)
+                .values(**values)
+                .on_conflict_do_update(
+                    index_elements=["openid"], set_={k: v for k, v in values.items() if k != "openid"}
+                )
+            )
 
         await self._db.run(write)
         if self._shared:

@@ -327,12 +327,19 @@ def add_system_notice(
     audio: Sequence[tuple[bytes, float]] = (),
     subject_member_id: int | None = None,
     extend: bool = False,
+    new_key: bool = False,
 ) -> int:
     """notify_members inside a transaction the caller already has (the change and its notice commit
     together). `subject_member_id`: the member the notice is about (bot.outbound.voice_messages).
     `extend`: when the key's notice exists, the members given who are not among its recipients yet get it
-    too (a member who joined a branch after its theme day was announced); nobody gets it twice."""
-    existing = session.scalar(select(Notice.id).where(Notice.kind == "system", Notice.author == key))
+    too (a member who joined a branch after its theme day was announced); nobody gets it twice.
+    `new_key`: the caller knows no notice can have the key yet (it names a row written in this
+    transaction), so it is not looked up."""
+    existing = (
+        None
+        if new_key
+        else session.scalar(select(Notice.id).where(Notice.kind == "system", Notice.author == key))
+    )
     if existing is not None:
         if extend and member_ids:
             extend_notice(session, int(existing), member_ids, bool(audio), now)
