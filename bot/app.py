@@ -41,6 +41,7 @@ from bot.outbound.waiting import WaitingReplies
 from bot.outbound.worker import DeliveryWorker
 from bot.services import LateReplies, Services, Users
 from bot.settings import Settings
+from bot.sim.web import SimWiring, sim_app, sim_enabled
 from bot.voice.cloud import make_asr, make_tts
 from bot.voice.speech import AmrEncoder, VoiceMaker
 from bot.wechat.gateway import DatabaseTokenStore, RedisTokenStore, TokenStore, WeChatGateway
@@ -166,6 +167,9 @@ def create_app(
     if settings.console:
         wiring = Wiring(services=SERVICES, content=CONTENT, settings=SETTINGS, clock=CLOCK)
         app.add_subapp("/console", console_app(wiring, secure_cookies=settings.console_secure_cookies))
+    if sim_enabled(settings):  # the web phone simulator: only against the fake WeChat (bot/sim)
+        sim = SimWiring(services=SERVICES, content=CONTENT, settings=SETTINGS, clock=CLOCK, gateway=GATEWAY)
+        app.add_subapp("/sim", sim_app(sim))
     return app
 
 

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # arrives over TLS itself always gets a Secure cookie).
     console: bool = True
     console_secure_cookies: bool = False
+    # The web phone simulator under /sim (bot/sim): only with the fake WeChat, i.e. when this is on AND the
+    # WeChat API base is a loopback address (`partybot demo` turns it on); never on a real deployment.
+    sim: bool = False
 
     # Voice (bot.voice.cloud.make_tts / make_asr): speech for notices, and recognition of voice messages.
     tts_backend: str = "espeak"  # espeak | tencent | none

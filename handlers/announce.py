@@ -6,32 +6,36 @@ announcements; `已转告 姓名` is a helper confirming they passed a notice on
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from bot.domain.policy import Action, may, scope
 from bot.edge.context import Context
 from bot.edge.replies import Reply, TextReply
 from bot.edge.router import Intent, Regex, Role, Router, State
+from bot.outbound.announcements import (
+    NARROWING,
+    TextProblem,
+    announcement_preview,
+    author_of,
+    broadcast_scope,
+    full_text,
+    preview_words,
+    recent_notices,
+    status_words,
+    text_problem,
+    too_long_words,
+    unit_choices,
+)
 from bot.outbound.notices import (
     Audience,
     AudienceKind,
     NoticeReport,
     Preview,
-    child_units,
     confirm_relay,
     enqueue_announcement,
     kind_label,
-    notice_body,
-    preview,
-    preview_notes,
-    recent_notices,
     report,
     unit_name,
 )
-from bot.outbound.sizes import MAX_CHARS, MAX_PARTS, split_text
-from bot.wechat.account import Capability, allowed
 from bot.wechat.wire import Incoming
 
 COMMAND = re.compile(r"^\s*(?:发布公告|发公告|发布通知|发通知|公告)\s*[:：]?\s*", re.S)
@@ -94,27 +98,21 @@ def router() -> Router:
 
 
 def _scope(ctx: Context) -> str | None:
-    if not may(ctx.identity, Action.BROADCAST):
-        return None
-    return scope(ctx.identity, Action.BROADCAST)
+    return broadcast_scope(ctx.identity)
 
 
 async def start(ctx: Context, body: str) -> Reply:
     where = _scope(ctx)
     if where is None:
         return TextReply(ctx.text("announce_refused"))
-    if not body:
+    problem = text_problem(body, await _full_text(ctx, where, body))
+    if problem is not None:
         ctx.enter("announce", step="text")
-        return TextReply(ctx.text("announce_ask_text"))
-    if len(split_text(await _full_text(ctx, where, body))) > MAX_PARTS:
-        ctx.enter("announce", step="text")
-        return TextReply(ctx.text("announce_too_long", length=len(body), limit=MAX_CHARS))
-    units = await child_units(ctx.db, where)
-    options: list[list[str]] = [["unit", where]]
-    options += [["unit", path] for path, _ in units]
-    options += [
-        ["kind", k.value] for k in (AudienceKind.IN_SERVICE, AudienceKind.ELDERLY, AudienceKind.MOBILE)
-    ]
+        if problem is TextProblem.EMPTY:
+            return TextReply(ctx.text("announce_ask_text"))
+        return TextReply(too_long_words(ctx.content, body))
+    options: list[list[str]] = [["unit", path] for path in await unit_choices(ctx.db, where)]
+    options += [["kind", k.value] for k in NARROWING]
     ctx.enter("announce", step="preview", text=body, unit=where, kind=AudienceKind.ALL.value, options=options)
     return await show_preview(ctx)
 
@@ -133,18 +131,20 @@ async def _option_labels(ctx: Context, options: list[list[str]]) -> list[str]:
 
 
 async def _full_text(ctx: Context, where: str, body: str) -> str:
-    """The notice as members read it: 【source通知】 and the body."""
-    async with ctx.db.read() as session:
-        source = await unit_name(session, where, ctx.content)
-    return ctx.text("notice_push", source=source, text=body)
+    return await full_text(ctx.db, ctx.content, where, body)
 
 
 async def _preview(ctx: Context, data: dict[str, Any]) -> Preview:
-    where = _scope(ctx) or ""
     audience = Audience(str(data["unit"]), AudienceKind(str(data["kind"])))
-    text = await _full_text(ctx, where, str(data["text"]))
-    return await preview(
-        ctx.db, ctx.content, audience, ctx.clock.now(), ctx.settings, text=text, sender=ctx.identity.member_id
+    return await announcement_preview(
+        ctx.db,
+        ctx.content,
+        ctx.settings,
+        ctx.clock.now(),
+        where=_scope(ctx) or "",
+        audience=audience,
+        body=str(data["text"]),
+        sender=ctx.identity.member_id,
     )
 
 
@@ -155,19 +155,13 @@ async def show_preview(ctx: Context) -> Reply:
     labels = await _option_labels(ctx, list(data["options"]))
     if not found.recipients:
         return TextReply(ctx.text("announce_empty_audience", label=found.label) + "\n" + "\n".join(labels))
-    passive = not allowed(ctx.settings.wechat_account, Capability.CUSTOMER_SERVICE)
-    unbound = ctx.text("announce_unbound_part", unbound=found.unbound) if found.unbound else ""
-    notes = preview_notes(ctx.content, found)
+    words = preview_words(ctx.content, ctx.settings, found)
     return TextReply(
         ctx.text(
             "announce_preview",
-            label=found.label,
-            total=found.total,
-            sender_part=ctx.text("announce_sender_part") if found.sender_included else "",
-            voice=0 if passive else found.voice,
-            unbound_part=unbound,
-            channels=ctx.text("announce_channels_passive" if passive else "announce_channels_verified"),
-            notes="".join("\n" + note for note in notes),
+            summary=words.summary,
+            channels=words.channels,
+            notes="".join("\n" + note for note in words.notes),
             options="\n".join(labels),
         )
     )
@@ -190,9 +184,7 @@ async def send(ctx: Context) -> Reply:
         text=await _full_text(ctx, where, str(data["text"])),
         audience=audience,
         label=found.label,
-        author=f"member:{ctx.identity.member_number}"
-        if ctx.identity.member_number
-        else f"openid:{ctx.openid}",
+        author=author_of(ctx.identity, f"openid:{ctx.openid}"),
         author_openid=ctx.openid,
         recipients=found.recipients,
     )
@@ -201,48 +193,8 @@ async def send(ctx: Context) -> Reply:
     return TextReply(ctx.text("announce_sent", total=len(found.recipients), sender_part=sender))
 
 
-def _title(text: str) -> str:
-    body = notice_body(text).replace("\n", " ")
-    return body if len(body) <= 12 else body[:12] + "…"
-
-
-def _reason(ctx: Context, key: str) -> str:
-    """A failure reason in words (content/texts.yaml failure_*), from the key its row stored."""
-    return ctx.text(f"failure_{key}" if f"failure_{key}" in ctx.content.texts else "failure_other")
-
-
 def render_report(ctx: Context, item: NoticeReport) -> str:
-    notice = item.notice
-    when = notice.created_at.astimezone(ZoneInfo(ctx.settings.timezone))
-    by_channel = "，".join(f"{ctx.text('channel_' + c)} {n}" for c, n in item.by_channel.most_common() if c)
-    names = "，".join(
-        ctx.text(
-            "announce_relay_name",
-            member=member,
-            helper=helper,
-            state=ctx.text("relay_state_done" if done else "relay_state_pending"),
-        )
-        for member, helper, done in item.relayed[:5]
-    )
-    reasons: Counter[str] = Counter()
-    for key, n in item.failed.items():
-        reasons[_reason(ctx, key)] += n
-    failed_reasons = "，".join(f"{reason} {n}" for reason, n in reasons.most_common(3))
-    return ctx.text(
-        "announce_status_item",
-        title=_title(notice.text),
-        when=ctx.text("announce_when", month=when.month, day=when.day, time=f"{when:%H:%M}"),
-        total=notice.recipients,
-        sent=item.sent,
-        by_channel=f"（{by_channel}）" if by_channel else "",
-        waiting=item.waiting,
-        relayed=len(item.relayed),
-        relay_names=f"：{names}" if names else "",
-        failed=sum(item.failed.values()),
-        failed_reasons=f"（{failed_reasons}）" if failed_reasons else "",
-        in_doubt=item.in_doubt,
-        pending_part=ctx.text("announce_pending_part", pending=item.pending) if item.pending else "",
-    )
+    return status_words(ctx.content, item, ctx.settings.timezone)
 
 
 async def status_text(ctx: Context) -> str:

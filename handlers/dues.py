@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.domain import audit, dues, dues_ledger
+from bot.domain import audit, dues, dues_ledger, dues_outcomes
 from bot.domain.dues import Basis, Due, month_label
 from bot.domain.dues_ledger import Paid, Recorder, Refusal, Resolved
 from bot.domain.importing.values import parse_amount_fen
@@ -145,12 +145,7 @@ def _months(ctx: Context, months: list[str], this_year: str | None = None) -> st
     return "、".join(parts) or ctx.text("dues_paid_none")
 
 
-def _span(months: list[str]) -> str:
-    if not months:
-        return ""
-    return (
-        month_label(months[0]) if len(months) == 1 else f"{month_label(months[0])}至{month_label(months[-1])}"
-    )
+_span = dues_outcomes.span
 
 
 def how(ctx: Context, due: Due, kind: str) -> str:
@@ -391,29 +386,13 @@ def _who(args: list[str]) -> tuple[str, str | None, list[str]]:
 
 
 def _refusal(ctx: Context, paid: Paid, name: str, facts: dues.Facts | None = None) -> str:
-    month = month_label(paid.month) if paid.month else ""
-    if paid.refusal == Refusal.BEFORE_START:
-        first = month_label(facts.first_month) if facts is not None else ""
-        return ctx.text("dues_refused_before_start", month=month, name=name, first=first)
-    if paid.refusal == Refusal.TOO_FAR:
-        last = month_label(
-            dues.add_months(dues.local_month(ctx.clock.now(), ctx.settings.timezone), dues.AHEAD)
-        )
-        return ctx.text("dues_refused_too_far", month=month, last=last)
-    if paid.refusal == Refusal.NO_BASE:
-        return ctx.text("dues_refused_no_base", name=name, month=month)
-    if paid.refusal == Refusal.ALL_PAID:
-        return ctx.text("dues_refused_all_paid", name=name, months=_span(paid.already))
-    return ctx.text("dues_bad_amount", value=yuan(paid.needed_fen))
+    last = dues.add_months(dues.local_month(ctx.clock.now(), ctx.settings.timezone), dues.AHEAD)
+    first = facts.first_month if facts is not None else None
+    return dues_outcomes.refusal(ctx.text, paid, name, first=first, last=last)
 
 
 def _paid_text(ctx: Context, name: str, paid: Paid) -> str:
-    credit = ctx.text("dues_paid_credit", credit=yuan(paid.credit_fen)) if paid.credit_fen > 0 else ""
-    if paid.already:
-        credit = ctx.text("dues_paid_already", months=_span(paid.already)) + credit
-    return ctx.text(
-        "dues_paid", name=name, months=_span(paid.months), total=yuan(paid.total_fen), credit=credit
-    )
+    return dues_outcomes.recorded(ctx.text, name, paid)
 
 
 async def _pay(ctx: Context, args: list[str]) -> Reply:
@@ -442,11 +421,7 @@ async def _pay(ctx: Context, args: list[str]) -> Reply:
         if paid.refusal is not None:
             return _refusal(ctx, paid, name, dues.load_facts(session, [member_id], rec.start)[member_id])
         if not paid.months:
-            if not paid.next_fen:
-                return ctx.text("dues_refused_nothing_due", name=name, amount=yuan(int(amount or 0)))
-            return ctx.text(
-                "dues_paid_nothing", name=name, amount=yuan(int(amount or 0)), due=yuan(paid.next_fen)
-            )
+            return dues_outcomes.amount_only(ctx.text, name, int(amount or 0), paid)
         _tell_member(session, ctx, member_id, name, paid)
         return _paid_text(ctx, name, paid)
 

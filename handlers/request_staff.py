@@ -12,17 +12,13 @@ import re
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session
-
-from bot.domain.policy import Action, Role, may, scope
+from bot.domain.policy import Action, may, scope
 from bot.domain.request_rates import Rates, rates
 from bot.domain.requests import (
     Handler,
     Refused,
     TicketView,
-    handler_for_admin,
-    handler_for_member,
-    handler_for_staff,
+    handler_for,
     mark_complex,
     progress,
     reporter_phone,
@@ -137,20 +133,11 @@ def router() -> Router:
 
 
 async def handler_of(ctx: Context) -> Handler | None:
-    """Who the sender handles tickets as: a grid worker for their grid, else a member for what their post
-    gives them, an admin for every unit; None when they handle none."""
+    """Who the sender handles tickets as (bot.domain.requests.handler_for)."""
     ident = ctx.identity
     if not may(ident, Action.HANDLE_REQUESTS):
         return None
-    staff_id, member_id, admin = ident.staff_id, ident.member_id, Role.ADMIN in ident.roles
-
-    def find(session: Session) -> Handler | None:
-        found = handler_for_staff(session, staff_id) if staff_id is not None else None
-        if found is None and member_id is not None:
-            found = handler_for_member(session, member_id)
-        return handler_for_admin(session, ident.openid, found) if admin else found
-
-    return await read(ctx, find)
+    return await read(ctx, lambda session: handler_for(session, ident))
 
 
 async def _act(ctx: Context, number: str | None, verb: str, note: str, unit: str = "") -> Reply:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
@@ -32,6 +32,7 @@ class Event(Base):
     comes from the unit's rule unless the secretary moved it (`date_fixed`)."""
 
     __tablename__ = "events"
+    __table_args__ = (Index("ix_events_updated_at", "updated_at"),)  # the console dashboard's fingerprint
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     key: Mapped[str | None] = mapped_column(String(100), unique=True, default=None)

@@ -35,7 +35,11 @@ class Notice(Base):
 
     # A system notice is looked up by its key (`author`) before it is written: jobs do it once per event
     # or member.
-    __table_args__ = (Index("ix_notices_kind_author", "kind", "author"),)
+    # The console dashboard reads a range of months of notices by created_at.
+    __table_args__ = (
+        Index("ix_notices_kind_author", "kind", "author"),
+        Index("ix_notices_created_at", "created_at"),
+    )
 
 
 class NoticeClip(Base):

@@ -15,7 +15,11 @@ class Member(Base):
     """党员: one roster entry. No national ID numbers; the phone is encrypted (bot.domain.privacy)."""
 
     __tablename__ = "members"
-    __table_args__ = (Index("ix_members_unit_name", "unit_id", "name"),)
+    # ix_members_updated_at: the console dashboard's fingerprint of what its cached figures are made of.
+    __table_args__ = (
+        Index("ix_members_unit_name", "unit_id", "name"),
+        Index("ix_members_updated_at", "updated_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     number: Mapped[str] = mapped_column(String(50), unique=True)  # 编号

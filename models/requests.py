@@ -30,6 +30,7 @@ class RequestTicket(Base):
         Index("ix_request_tickets_unit_state", "unit_id", "state"),
         Index("ix_request_tickets_building_category", "building_id", "category", "filed_at"),
         Index("ix_request_tickets_reporter", "reporter_openid", "filed_at"),
+        Index("ix_request_tickets_updated_at", "updated_at"),  # the console dashboard's fingerprint
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
@@ -113,6 +114,7 @@ class RequestRating(Base):
     __tablename__ = "request_ratings"
     __table_args__ = (
         UniqueConstraint("ticket_id", "openid", "round", name="uq_request_ratings_ticket_openid_round"),
+        Index("ix_request_ratings_updated_at", "updated_at"),  # the console dashboard's fingerprint
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)

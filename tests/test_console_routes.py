@@ -43,13 +43,44 @@ ROUTES = {
     ("POST", "/console/login/password"),
     ("POST", "/console/logout"),
     ("POST", "/console/display"),
+    # dashboard charts
+    ("GET", "/console/charts/{section}.svg"),
     # announcements
+    ("GET", "/console/announcements"),
+    ("GET", "/console/announcements/new"),
+    ("POST", "/console/announcements/preview"),
+    ("POST", "/console/announcements/confirm"),
+    ("GET", "/console/announcements/{id}"),
     # requests
+    ("GET", "/console/requests"),
+    ("GET", "/console/requests/{number}"),
+    ("GET", "/console/requests/{number}/photos/{seq}"),
+    ("POST", "/console/requests/{number}/take"),
+    ("POST", "/console/requests/{number}/progress"),
+    ("POST", "/console/requests/{number}/transfer"),
+    ("POST", "/console/requests/{number}/complex"),
+    ("POST", "/console/requests/{number}/solve"),
+    ("POST", "/console/requests/{number}/phone"),
     # theme days
+    ("GET", "/console/theme-days"),
+    ("GET", "/console/theme-days/{id}"),
+    ("GET", "/console/theme-days/{id}/photos/{seq}"),
     # dues
+    ("GET", "/console/dues"),
+    ("POST", "/console/dues/pay"),
+    ("POST", "/console/dues/confirm"),
+    ("POST", "/console/dues/return"),
+    ("GET", "/console/dues/import"),
+    ("POST", "/console/dues/import/check"),
+    ("POST", "/console/dues/import/confirm"),
     # mobile
+    ("GET", "/console/mobile"),
     # imports
+    ("GET", "/console/imports"),
+    ("POST", "/console/imports/check"),
+    ("POST", "/console/imports/confirm"),
     # audit
+    ("GET", "/console/audit"),
 }
 
 

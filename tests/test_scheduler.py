@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from bot.cli import main
 from bot.clock import FixedClock
 from bot.content import load_content
-from models import BindingAttempt, ConversationState, InboundLog, OutboxRow
+from models import BindingAttempt, ConversationState, EarlyJobReport, InboundLog, OutboxRow
 from models.db import Database
 from scheduler.jobs import JobDeps, job_named
 from scheduler.service import Scheduler
@@ -49,6 +49,9 @@ async def old_and_new_rows(db: Database, clock: FixedClock) -> None:
                 BindingAttempt(openid="o-x", at=now - timedelta(minutes=5)),
                 InboundLog(dedupe_key="k1", openid="o-x", kind="text", received_at=now - timedelta(days=31)),
                 InboundLog(dedupe_key="k2", openid="o-x", kind="text", received_at=now - timedelta(days=1)),
+                # A job report that came before its send was written, and never matched one; and a fresh one.
+                EarlyJobReport(msgid="m-old", event="mass", received_at=now - timedelta(days=3)),
+                EarlyJobReport(msgid="m-new", event="mass", received_at=now - timedelta(hours=1)),
                 OutboxRow(
                     idempotency_key="late:a",
                     openid="o-x",
@@ -125,10 +128,11 @@ async def test_jobs_keep_data_only_as_long_as_it_serves(make_settings: Any, cloc
         deps = JobDeps(db, settings, load_content())
         summary = await job_named("housekeeping").run(deps, clock.now())
         assert summary == (
-            "conversations 1, binding_attempts 1, binding_codes 0, inbound_log 1, identity_changes 0, "
-            "voice_messages 0, precise_locations 0"
+            "conversations 1, binding_attempts 1, binding_codes 0, inbound_log 1, early_job_reports 1, "
+            "identity_changes 0, voice_messages 0, precise_locations 0"
         )
         assert (await count(db, BindingAttempt), await count(db, InboundLog)) == (1, 1)
+        assert await count(db, EarlyJobReport) == 1
         assert await job_named("expire_waiting_replies").run(deps, clock.now()) == "expired 1"
         async with db.read() as session:
             statuses = dict(

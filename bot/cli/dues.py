@@ -19,14 +19,14 @@ from sqlalchemy.orm import Session
 
 from bot.cli.common import cli_clock, content, fail, group, say, settings_or_exit
 from bot.cli.themeday import text_table
-from bot.domain import dues
+from bot.domain import dues, dues_report
 from bot.domain.audit import actor_for, record
-from bot.domain.dues import Basis
 from bot.domain.dues_import import DuesImport, import_dues, report_lines
+from bot.domain.dues_report import ReportRow, yuan
 from bot.domain.importing.messages import ImportFailed, message
 from bot.settings import Settings
 from bot.workbook import Sheet, write_workbook
-from models import DuesEntry, DuesEntryKind, Member, OrgUnit
+from models import OrgUnit
 from models.db import Database
 
 
@@ -90,7 +90,7 @@ def register(main: click.Group) -> None:
         settings = settings_or_exit()
         scope = org.strip().strip("/")
         found = asyncio.run(_report(settings, months[0], scope, xlsx))
-        header = [str(v) for v in content().texts["dues_cli_report_header"]] + [say("dues_cli_paid_on")]
+        header = dues_report.header(content().texts, say)
         cells = [line_cells(row) for row in found.rows]
         if xlsx is not None:
             write_workbook(xlsx, Sheet(say("dues_cli_sheet"), header, cells))
@@ -101,17 +101,6 @@ def register(main: click.Group) -> None:
         click.echo(found.summary)
 
 
-def yuan(fen: int) -> str:
-    return f"{fen / 100:.2f}"
-
-
-@dataclass(frozen=True, slots=True)
-class ReportRow:
-    line: dues.Line
-    kind: str
-    paid_on: str
-
-
 @dataclass(frozen=True, slots=True)
 class Report:
     unit: str
@@ -119,30 +108,8 @@ class Report:
     summary: str
 
 
-def method(due: dues.Due, kind: str) -> str:
-    if due.basis in (Basis.EMPLOYED, Basis.RETIRED):
-        return f"{yuan(due.base_fen or 0)}×{(due.rate or 0) * 100:.1f}%"
-    if due.basis == Basis.ADJUSTED:
-        return due.approval_ref or ""
-    if due.basis == Basis.NO_BASE:
-        return say("dues_view_amount_unknown")
-    return kind
-
-
 def line_cells(row: ReportRow) -> list[Any]:
-    line = row.line
-    amount = yuan(line.due.amount_fen) if line.due.amount_fen is not None else say("dues_view_amount_unknown")
-    state = say("dues_cli_state_paid" if line.paid or line.due.amount_fen == 0 else "dues_cli_state_unpaid")
-    return [
-        line.number,
-        line.name,
-        line.unit_path,
-        amount,
-        state,
-        method(line.due, row.kind),
-        line.run,
-        row.paid_on,
-    ]
+    return dues_report.cells(row, say)
 
 
 async def _import(settings: Settings, file: Path, org: str, dry_run: bool, load_valid: bool) -> DuesImport:
@@ -175,13 +142,9 @@ async def _report(settings: Settings, month: str, scope: str, xlsx: Path | None)
                 if not unit:
                     fail(say("dues_cli_no_org", path=scope))
             start = dues.start_month(session, settings.dues_start_month, settings.timezone)
-            found = dues.collection(session, scope, month, start=start, rounding=settings.dues_rounding)
-            paid_on = _paid_on(session, month)
-            kinds = dict(session.execute(select(Member.id, Member.kind)).all()) if found.lines else {}
-            rows = [
-                ReportRow(line, str(kinds.get(line.member_id, "")), paid_on.get(line.member_id, ""))
-                for line in sorted(found.lines, key=lambda x: (x.unit_path, x.number))
-            ]
+            found, rows = dues_report.month_rows(
+                session, scope, month, start=start, rounding=settings.dues_rounding
+            )
             summary = say(
                 "dues_cli_report_summary",
                 due=len(found.due),
@@ -212,20 +175,3 @@ async def _report(settings: Settings, month: str, scope: str, xlsx: Path | None)
         return report
     finally:
         await db.dispose()
-
-
-def _paid_on(session: Session, month: str) -> dict[int, str]:
-    """When each member's payment for the month was made (the latest not reversed)."""
-    reversed_ids = select(DuesEntry.reverses_id).where(DuesEntry.reverses_id.is_not(None))
-    found: dict[int, str] = {}
-    for member_id, paid_on in session.execute(
-        select(DuesEntry.member_id, DuesEntry.paid_on)
-        .where(
-            DuesEntry.month == month,
-            DuesEntry.kind == DuesEntryKind.PAYMENT.value,
-            DuesEntry.id.not_in(reversed_ids),
-        )
-        .order_by(DuesEntry.id)
-    ).all():
-        found[int(member_id)] = f"{paid_on:%Y-%m-%d}" if paid_on is not None else ""
-    return found

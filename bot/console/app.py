@@ -18,6 +18,7 @@ from bot.console import (
     announce_pages,
     audit_pages,
     auth,
+    charts,
     dues_pages,
     import_pages,
     mobile_pages,
@@ -54,6 +55,7 @@ def console_app(wiring: Wiring, *, secure_cookies: bool = False) -> web.Applicat
         middlewares=[
             headers_middleware,
             session_middleware(storage),
+            import_pages.upload_limit,  # the upload forms' larger body limit, before CSRF reads the body
             auth.csrf_middleware,
             auth.auth_middleware,
         ]
@@ -70,6 +72,7 @@ def console_app(wiring: Wiring, *, secure_cookies: bool = False) -> web.Applicat
     env.filters["percent"] = _percent
     app.router.add_get("", _home, name="bare")  # /console → /console/
     app.router.add_get("/", views.dashboard_page, name="dashboard")
+    charts.add_routes(app.router)  # the dashboard's trend charts (SVG)
     app.router.add_get("/members", views.members_page, name="members")
     app.router.add_get("/members/{number}", views.member_page, name="member")
     for pages in (

@@ -1,24 +1,56 @@
-"""The dashboard's numbers for a unit and a month, each taken from the domain function the chat and the CLI
-use (nothing is computed twice): bot.domain.dues.collection, bot.domain.request_rates.rates,
-bot.domain.theme_day.month_overview, bot.domain.mobile.mobile_members / not_reported. A section appears
-only when the viewer's scope for its action (bot.domain.policy) holds the unit."""
+"""The dashboard's numbers for a unit and a month, and each section's 12-month trend, all taken from the
+domain functions the chat and the CLI use (nothing is computed twice): bot.domain.dues.totals_by_month,
+bot.domain.request_rates.rates_by_month, bot.domain.theme_day.overview_by_month,
+bot.domain.mobile.reporting_by_month and bot.outbound.notice_reach.reach_by_month — the single-month
+functions are these with one month. The month shown is the last of its trend. A section appears only when
+the viewer's scope for its action (bot.domain.policy) holds the unit."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.domain import dues, mobile, request_rates, theme_day
 from bot.domain.places import path_key
 from bot.domain.policy import Action, Identity, scope, within
-from models import OrgUnit
+from bot.outbound import notice_reach
+from models import (
+    Attendance,
+    DuesAdjustment,
+    DuesBase,
+    DuesEntry,
+    DuesUnitRate,
+    Event,
+    EventRecord,
+    Invitation,
+    Member,
+    MobileRegistration,
+    MobileReport,
+    OrgUnit,
+    RequestEvent,
+    RequestRating,
+    RequestTicket,
+)
+
+TREND_MONTHS = 12
 
 
 def yuan(fen: int) -> str:
     return f"{Decimal(fen) / 100:.2f}"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """The settings the numbers depend on."""
+
+    dues_start: str | None
+    timezone: str
+    rounding: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +85,24 @@ class ThemePart:
     def mean_rate(self) -> float | None:
         return sum(u.rate for u in self.units) / len(self.units) if self.units else None
 
+    @property
+    def held_rate(self) -> float | None:
+        return self.held / len(self.units) if self.units else None
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    key: str  # the text key of its name
+    values: list[float | None]  # a rate (0..1) per month, None where there is nothing to count
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    section: str  # dues, requests, theme, mobile, notices
+    title_key: str
+    months: list[str]  # oldest first; the last is the month shown
+    series: list[Series]
+
 
 @dataclass(slots=True)
 class Month:
@@ -63,11 +113,30 @@ class Month:
     requests: list[request_rates.Rates] | None = None  # the unit first, then the units below it
     theme: ThemePart | None = None
     mobile: MobilePart | None = None
+    notices: notice_reach.Reach | None = None
     below: list[tuple[str, str]] = field(default_factory=list)  # (path, name) of the units below
+    trends: dict[str, Trend] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
-        return self.dues is None and self.requests is None and self.theme is None and self.mobile is None
+        return (
+            self.dues is None
+            and self.requests is None
+            and self.theme is None
+            and self.mobile is None
+            and self.notices is None
+        )
+
+
+# Each section: the action whose scope must hold the unit.
+SECTION_ACTIONS = {
+    "dues": Action.RECORD_DUES,
+    "requests": Action.REQUEST_STATS,
+    "theme": Action.KEEP_RECORDS,
+    "mobile": Action.MANAGE_MOBILE,
+    "notices": Action.BROADCAST,
+}
+SECTIONS = tuple(SECTION_ACTIONS.values())
 
 
 def home_of(identity: Identity) -> str | None:
@@ -77,44 +146,168 @@ def home_of(identity: Identity) -> str | None:
     return min(paths, key=len) if paths else None
 
 
-SECTIONS = (Action.RECORD_DUES, Action.REQUEST_STATS, Action.KEEP_RECORDS, Action.MANAGE_MOBILE)
-
-
 def allowed(identity: Identity, unit_path: str) -> bool:
     return any(within(unit_path, scope(identity, a)) for a in SECTIONS)
 
 
-def month_view(
-    session: Session,
-    identity: Identity,
-    unit_path: str,
-    month: str,
-    *,
-    dues_start: str | None,
-    timezone: str,
-    rounding: str,
-) -> Month:
+def may_see(identity: Identity, section: str, unit_path: str) -> bool:
+    action = SECTION_ACTIONS.get(section)
+    return action is not None and within(unit_path, scope(identity, action))
+
+
+def trend_months(month: str) -> list[str]:
+    """The twelve months up to and including `month`, oldest first."""
+    return [dues.add_months(month, n) for n in range(-(TREND_MONTHS - 1), 1)]
+
+
+# --- one section: its month and its trend, from one range call -----------------------------------------
+
+
+def _dues(session: Session, unit: str, months: list[str], o: Options) -> tuple[DuesPart, Trend]:
+    start = dues.start_month(session, o.dues_start, o.timezone)
+    found = dues.totals_by_month(session, unit, months, start=start, rounding=o.rounding)
+    last = found[months[-1]]
+    part = DuesPart(last.rate, last.due, last.paid, yuan(last.due_fen), yuan(last.paid_fen), last.behind)
+    values = [found[m].rate if found[m].due else None for m in months]
+    return part, Trend("dues", "console_dues_heading", months, [Series("console_dues_rate", values)])
+
+
+def _requests(
+    session: Session, unit: str, months: list[str], o: Options
+) -> tuple[list[request_rates.Rates], Trend]:
+    found = request_rates.rates_by_month(session, months, unit)
+    totals = [found[m][0] for m in months]
+    series = [
+        Series("console_rate_response", [r.response_rate for r in totals]),
+        Series("console_rate_solve", [r.solve_rate for r in totals]),
+        Series("console_rate_satisfaction", [r.satisfaction_rate for r in totals]),
+    ]
+    return found[months[-1]], Trend("requests", "console_requests_heading", months, series)
+
+
+def _theme(session: Session, unit: str, months: list[str], o: Options) -> tuple[ThemePart, Trend]:
+    found = theme_day.overview_by_month(session, unit, months)
+    parts = [ThemePart(found[m]) for m in months]
+    series = [
+        Series("console_dashboard_theme_mean", [p.mean_rate for p in parts]),
+        Series("console_dashboard_theme_held", [p.held_rate for p in parts]),
+    ]
+    return parts[-1], Trend("theme", "console_theme_heading", months, series)
+
+
+def _mobile(session: Session, unit: str, months: list[str], o: Options) -> tuple[MobilePart, Trend]:
+    found = mobile.reporting_by_month(session, months, unit)
+    last = found[months[-1]]
+    series = [Series("console_mobile_rate", [found[m].rate for m in months])]
+    return MobilePart(last.total, last.reported), Trend("mobile", "console_mobile_heading", months, series)
+
+
+def _notices(session: Session, unit: str, months: list[str], o: Options) -> tuple[notice_reach.Reach, Trend]:
+    found = notice_reach.reach_by_month(session, unit, months, o.timezone)
+    series = [
+        Series("console_dashboard_notices_reached_rate", [found[m].reached_rate for m in months]),
+        Series("console_dashboard_notices_elderly_rate", [found[m].elderly_rate for m in months]),
+    ]
+    return found[months[-1]], Trend("notices", "console_dashboard_notices_heading", months, series)
+
+
+_PARTS: dict[str, Callable[[Session, str, list[str], Options], tuple[object, Trend]]] = {
+    "dues": _dues,
+    "requests": _requests,
+    "theme": _theme,
+    "mobile": _mobile,
+    "notices": _notices,
+}
+
+
+# --- a per-process cache, checked against what the figures are made of -------------------------------
+#
+# A street's twelve months of dues (100 000 members) take seconds of Python; a section's figures are kept
+# per process with a fingerprint of every table they are computed from: the largest id of each table that
+# only grows (the dues ledger, bases, adjustments, invitations, attendance, records, report-ins, ticket
+# events) and the latest updated_at and largest id of each that changes in place (members, units,
+# tickets, ratings, events, registrations; each change stamps updated_at). The fingerprint is read (one
+# indexed query) on every request, in the database the figures come from, so a change made by any
+# process — or a past month's late payment or rating — is seen at once. The notices' figures are cheap
+# (the month's few notices) and the outbox changes all the time: they are not kept.
+
+
+def _latest(model: Any) -> list[Any]:
+    return [
+        select(func.max(model.id)).scalar_subquery(),
+        select(func.max(model.updated_at)).scalar_subquery(),
+    ]
+
+
+def _grows(model: Any) -> list[Any]:
+    return [select(func.max(model.id)).scalar_subquery()]
+
+
+_UNITS = [*_latest(OrgUnit), *_latest(Member)]
+FINGERPRINTS: dict[str, list[Any]] = {
+    "dues": [*_UNITS, *_grows(DuesEntry), *_grows(DuesBase), *_grows(DuesAdjustment), *_grows(DuesUnitRate)],
+    # Not every change of a ticket stamps its updated_at (a transfer, the job's unrated close), but every one
+    # writes a RequestEvent; a rating is its own row, changeable for 12 hours.
+    "requests": [*_UNITS, *_latest(RequestTicket), *_grows(RequestEvent), *_latest(RequestRating)],
+    "theme": [*_UNITS, *_latest(Event), *_grows(Invitation), *_grows(Attendance), *_grows(EventRecord)],
+    "mobile": [*_UNITS, *_latest(MobileRegistration), *_grows(MobileReport)],
+}
+CACHE_SIZE = 256
+_cache: dict[tuple[object, ...], tuple[tuple[object, ...], tuple[object, Trend]]] = {}
+
+
+def fingerprint(session: Session, section: str) -> tuple[object, ...] | None:
+    columns = FINGERPRINTS.get(section)
+    if columns is None:
+        return None
+    row = session.execute(select(*columns)).one()
+    return tuple(row)
+
+
+def _part(
+    session: Session, section: str, unit_path: str, months: list[str], o: Options
+) -> tuple[object, Trend]:
+    """A section's month and trend: from the cache when nothing it is made of has changed."""
+    bind = session.get_bind()
+    where = str(bind.engine.url)  # one process may serve several databases (the tests)
+    key = (where, section, unit_path, months[-1], o)
+    mark = fingerprint(session, section)
+    if mark is not None:
+        kept = _cache.get(key)
+        if kept is not None and kept[0] == mark:
+            return kept[1]
+    made = _PARTS[section](session, unit_path, months, o)
+    if mark is not None:
+        if len(_cache) >= CACHE_SIZE:
+            _cache.pop(next(iter(_cache)))
+        _cache[key] = (mark, made)
+    return made
+
+
+def forget() -> None:
+    """Empty the cache (tests that compare a cold and a warm page)."""
+    _cache.clear()
+
+
+def section_trend(
+    session: Session, identity: Identity, section: str, unit_path: str, month: str, o: Options
+) -> Trend | None:
+    """One section's trend (a chart), or None when the viewer may not see it over the unit."""
+    if section not in _PARTS or not may_see(identity, section, unit_path):
+        return None
+    return _part(session, section, unit_path, trend_months(month), o)[1]
+
+
+def month_view(session: Session, identity: Identity, unit_path: str, month: str, o: Options) -> Month:
     name = session.scalar(select(OrgUnit.name).where(OrgUnit.path == unit_path)) if unit_path else ""
     view = Month(unit_path, name or "", month)
-    if within(unit_path, scope(identity, Action.RECORD_DUES)):
-        start = dues.start_month(session, dues_start, timezone)
-        found = dues.collection(session, unit_path, month, start=start, rounding=rounding)
-        view.dues = DuesPart(
-            found.rate,
-            len(found.due),
-            len(found.paid),
-            yuan(found.due_fen),
-            yuan(found.paid_fen),
-            len(found.behind(3)),
-        )
-    if within(unit_path, scope(identity, Action.REQUEST_STATS)):
-        view.requests = request_rates.rates(session, month, unit_path)
-    if within(unit_path, scope(identity, Action.KEEP_RECORDS)):
-        view.theme = ThemePart(theme_day.month_overview(session, unit_path, month))
-    if within(unit_path, scope(identity, Action.MANAGE_MOBILE)):
-        members = mobile.mobile_members(session, unit_path)
-        silent = mobile.not_reported(session, month, unit_path)
-        view.mobile = MobilePart(len(members), len(members) - len(silent))
+    months = trend_months(month)
+    for section in _PARTS:
+        if not may_see(identity, section, unit_path):
+            continue
+        part, trend = _part(session, section, unit_path, months, o)
+        setattr(view, section, part)
+        view.trends[section] = trend
     parent = session.scalar(select(OrgUnit.id).where(OrgUnit.path == unit_path)) if unit_path else None
     view.below = [
         (str(p), str(n))

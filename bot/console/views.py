@@ -49,17 +49,8 @@ async def dashboard_page(request: web.Request) -> web.StreamResponse:
             if await session.scalar(select(OrgUnit.id).where(OrgUnit.path == unit)) is None:
                 return await refuse(request, 404, "console_not_found")
     s = settings(request)
-    view = await db.run(
-        lambda session: dashboard.month_view(
-            session,
-            who.identity,
-            unit,
-            month,
-            dues_start=s.dues_start_month,
-            timezone=s.timezone,
-            rounding=s.dues_rounding,
-        )
-    )
+    options = dashboard.Options(s.dues_start_month, s.timezone, s.dues_rounding)
+    view = await db.run(lambda session: dashboard.month_view(session, who.identity, unit, month, options))
     return await render(request, "dashboard.html", view=view, month=month, months=_months(month))
 
 

@@ -22,6 +22,10 @@ from typing import Any
 
 import aiohttp
 
+from bot.sim.talk import FakeApi
+from bot.sim.talk import describe as describe
+from bot.sim.talk import push_text as push_text
+
 DEMO_OPENID_PREFIX = "o-demo-"
 SQLITE_PREFIX = "sqlite+aiosqlite:///"
 SEEN_INSTANCES_KEPT = 5
@@ -169,39 +173,6 @@ def parse_line(line: str) -> dict[str, Any] | str | None:
     return "help"
 
 
-def describe(message: dict[str, Any]) -> str:
-    """How a reply or push looks in the terminal."""
-    kind = str(message.get("MsgType") or message.get("msgtype") or "")
-    if kind == "text":
-        return str(message.get("Content", message.get("content", "")))
-    if kind == "voice":
-        return "[语音]"
-    if kind == "image":
-        return "[图片]"
-    if kind == "news":
-        return "[图文] " + str(message.get("Title", ""))
-    return f"[{kind}]"
-
-
-def push_text(push: dict[str, Any]) -> str:
-    api = push["api"]
-    content = push["content"]
-    label = {"custom": "客服消息", "template": "模板消息", "subscribe": "订阅通知", "mass": "群发"}.get(
-        api, api
-    )
-    if push["msgtype"] == "text":
-        body = str(content.get("content", ""))
-    elif api in ("template", "subscribe"):
-        body = "；".join(f"{k}：{v.get('value', v)}" for k, v in (content.get("data") or {}).items())
-    elif push["msgtype"] == "voice":
-        body = "[语音]"
-    elif push["msgtype"] == "news":
-        body = "[图文] " + "；".join(a.get("title", "") for a in content.get("articles", []))
-    else:
-        body = f"[{push['msgtype']}]"
-    return f"[{label}] {body}"
-
-
 class NotInDemo(Exception):
     """`chat --as` a number the demo community does not have."""
 
@@ -244,9 +215,11 @@ class ChatSession:
         self.instance = ""
         self._remembered = 0
         self._session: aiohttp.ClientSession | None = None
+        self._api: FakeApi | None = None
 
     async def __aenter__(self) -> ChatSession:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        self._api = FakeApi(self._session, self.fake_url)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -254,17 +227,14 @@ class ChatSession:
             await self._session.close()
 
     async def _sends(self) -> list[dict[str, Any]]:
-        assert self._session is not None
-        async with self._session.get(f"{self.fake_url}/sim/sends", params={"openid": self.openid}) as resp:
-            data: list[dict[str, Any]] = await resp.json()
-            return data
+        assert self._api is not None
+        return await self._api.sends(self.openid)
 
     async def catch_up(self) -> list[dict[str, Any]]:
         """The pushes that reached this user since an earlier window last showed one (all of them when no
         window was open before in this run of the fake); from then on, only what is new is shown."""
-        assert self._session is not None
-        async with self._session.get(f"{self.fake_url}/sim/stats") as resp:
-            self.instance = str((await resp.json()).get("instance", ""))
+        assert self._api is not None
+        self.instance = str((await self._api.stats()).get("instance", ""))
         sends = await self._sends()
         shown = self._seen().get(self.openid, 0)
         missed = [p for p in sends if p["id"] > shown and p["api"] != "passive"]
@@ -303,16 +273,12 @@ class ChatSession:
             self.write(("* " if i == 0 else "  ") + line)
 
     async def following(self) -> bool:
-        assert self._session is not None
-        async with self._session.get(f"{self.fake_url}/sim/users/{self.openid}") as resp:
-            return bool((await resp.json()).get("following"))
+        assert self._api is not None
+        return bool((await self._api.user(self.openid)).get("following"))
 
     async def act(self, action: dict[str, Any]) -> None:
-        assert self._session is not None
-        async with self._session.post(
-            f"{self.fake_url}/sim/message", json={"openid": self.openid, **action}
-        ) as resp:
-            result = await resp.json()
+        assert self._api is not None
+        result = await self._api.act(self.openid, action)
         if result.get("error"):
             self.write(f"！ {result['error']}")
         elif result.get("reply"):

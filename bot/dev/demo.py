@@ -35,6 +35,7 @@ from bot.domain.privacy import Vault, new_key
 from bot.domain.study import SHIPPED, record_read
 from bot.domain.theme_day import Holders, Schedule, invite, load_units, notice_moments
 from bot.settings import AccountKind, Settings
+from bot.sim.web import sim_enabled
 from models import Admin, Binding, Event, EventStatus, Member, OrgUnit, Staff, StudyMaterial
 from models.db import Database
 from models.migrate import upgrade
@@ -283,6 +284,8 @@ def demo_settings(
         # 居民诉求: an urgent report's answer gives the gas company's emergency number beside 119/110/120
         # (an example number; each city's gas company has its own).
         request_gas_phone="96777",
+        # The web phone simulator (/sim, bot/sim): the WeChat API here is the fake on this machine.
+        sim=True,
         host=host,
         port=port,
     )
@@ -293,6 +296,13 @@ def console_line(settings: Settings, host: str, port: int) -> str:
     if not settings.console:
         return ""
     return f"  网页管理后台：http://{host}:{port}/console/   （用书记的微信发“登录 页面上的数字”登录）\n"
+
+
+def sim_line(settings: Settings, host: str, port: int) -> str:
+    """The web phone simulator's address (bot/sim), when it is switched on."""
+    if not sim_enabled(settings):
+        return ""
+    return load_content().text("console_sim_demo_line", host=host, port=port)
 
 
 # --- .env: every other `partybot` command in the demo's folder works against the running demo ---------
@@ -506,6 +516,7 @@ async def run_demo(workdir: Path, host: str, port: int, fake_port: int, account:
         f"  公众号服务：http://{host}:{port}/wechat   健康检查：http://{host}:{port}/healthz\n"
         f"  假微信 API：http://127.0.0.1:{fake_port}\n"
         f"{console_line(settings, host, port)}"
+        f"{sim_line(settings, host, port)}"
         f"{clock_line(clock, settings.timezone)}"
         f"{env_notice(env_path, env_written, env_lines)}"
         f"在另一个终端里扮演微信用户，例如：\n"

@@ -11,7 +11,7 @@ and plain values; no words: results are small dataclasses and enums the callers 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
@@ -163,6 +163,7 @@ def standards() -> tuple[Standard, ...]:
     return tuple(sorted(found, key=lambda s: s.effective))
 
 
+@cache  # a street's 12-month collection asks it a million times, for twelve months
 def standard_for(month: str) -> Standard:
     first = date(int(month[:4]), int(month[5:7]), 1)
     chosen = [s for s in standards() if s.effective <= first]
@@ -503,18 +504,95 @@ def member_chunks(session: Session, scope_path: str) -> Iterable[list[tuple[int,
 def collection(session: Session, scope_path: str, month: str, *, start: str, rounding: str) -> Collection:
     """Every active member of the subtree owing dues in `month`: what it costs, whether it is paid, and how
     many months before it are unpaid."""
-    lines: list[Line] = []
+    return collection_by_month(session, scope_path, [month], start=start, rounding=rounding)[month]
+
+
+def collection_by_month(
+    session: Session, scope_path: str, months: Sequence[str], *, start: str, rounding: str
+) -> dict[str, Collection]:
+    """`collection` for each of `months`: the members' facts and payments read once for all of them."""
+    lines: dict[str, list[Line]] = {month: [] for month in months}
+    for month, (member_id, number, name, path), due, paid, run in _month_lines(
+        session, scope_path, months, start, rounding
+    ):
+        lines[month].append(Line(member_id, number, name, path, due, paid, run))
+    return {month: Collection(month, found) for month, found in lines.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """A collection's figures without its lines (the dashboard's trend of a street: no 1.2 million Lines)."""
+
+    month: str
+    due: int  # members who owe something
+    paid: int
+    due_fen: int
+    paid_fen: int
+    behind: int  # members with BEHIND or more consecutive months unpaid before this one
+
+    @property
+    def rate(self) -> float:
+        return self.paid / self.due if self.due else 1.0
+
+    @classmethod
+    def of(cls, found: Collection) -> Totals:
+        return cls(
+            found.month,
+            len(found.due),
+            len(found.paid),
+            found.due_fen,
+            found.paid_fen,
+            len(found.behind(BEHIND)),
+        )
+
+
+BEHIND = 3
+
+
+def totals_by_month(
+    session: Session, scope_path: str, months: Sequence[str], *, start: str, rounding: str
+) -> dict[str, Totals]:
+    """`Totals.of(collection(...))` for each of `months`, from the same lines, counted as they go by."""
+    counts = {month: [0, 0, 0, 0, 0] for month in months}
+    for month, _, due, paid, run in _month_lines(session, scope_path, months, start, rounding):
+        c = counts[month]
+        if due.amount_fen != 0:
+            c[0] += 1
+            c[2] += due.amount_fen or 0
+            if paid:
+                c[1] += 1
+                c[3] += due.amount_fen or 0
+        if run >= BEHIND:
+            c[4] += 1
+    return {month: Totals(month, *c) for month, c in counts.items()}
+
+
+def _month_lines(
+    session: Session, scope_path: str, months: Sequence[str], start: str, rounding: str
+) -> Iterator[tuple[str, tuple[int, str, str, str], Due, bool, int]]:
+    """Every (month, member, due, paid, unpaid run) of the subtree's active members owing in `months`:
+    the one rule behind `collection`, `collection_by_month` and `totals_by_month`."""
+    if not months:
+        return
+    ordered = sorted(set(months))
+    first, last = ordered[0], ordered[-1]
     for chunk in member_chunks(session, scope_path):
         ids = [row[0] for row in chunk]
         facts = load_facts(session, ids, start)
-        paid = paid_months(session, ids, add_months(month, -24), month)
-        for member_id, number, name, path in chunk:
-            f = facts[member_id]
-            due = due_for(f, month, rounding)
-            if due is None:
-                continue
-            mine = paid.get(member_id, set())
-            lines.append(
-                Line(member_id, number, name, path, due, month in mine, unpaid_run(f, mine, month, rounding))
-            )
-    return Collection(month, lines)
+        paid = paid_months(session, ids, add_months(first, -24), last)
+        for row in chunk:
+            f = facts[row[0]]
+            mine = paid.get(row[0], set())
+            before: tuple[str, Due | None, int] | None = None  # the month before: its due and its run
+            for month in ordered:
+                due = due_for(f, month, rounding)
+                if before is not None and before[0] == add_months(month, -1):
+                    # unpaid_run, one month on: the run before `month` is the one before the month before
+                    # it plus that month, if it is unpaid (and not before the first month), at most 24.
+                    unpaid = before[0] >= f.first_month and not settled(before[1], mine)
+                    run = min(24, before[2] + 1) if unpaid else 0
+                else:
+                    run = unpaid_run(f, mine, month, rounding)
+                before = (month, due, run)
+                if due is not None:
+                    yield month, row, due, month in mine, run

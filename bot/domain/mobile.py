@@ -409,6 +409,37 @@ def not_reported(session: Session, month: str, scope_path: str | None = "") -> l
     return [m for m in found if (m.member_id, month) not in done]
 
 
+@dataclass(frozen=True, slots=True)
+class ReportIn:
+    """A month's report-in of a scope's mobile members: how many there are, how many reported."""
+
+    month: str
+    total: int
+    reported: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.reported / self.total if self.total else None
+
+
+def reporting(session: Session, month: str, scope_path: str | None = "") -> ReportIn:
+    """The month's report-in: the mobile members and how many of them are not in `not_reported`."""
+    return reporting_by_month(session, [month], scope_path)[month]
+
+
+def reporting_by_month(
+    session: Session, months: Sequence[str], scope_path: str | None = ""
+) -> dict[str, ReportIn]:
+    """`reporting` for each of `months` (the dashboard's trend): today's mobile members, and which of them
+    reported in each month, read once."""
+    found = mobile_members(session, scope_path)
+    done = reported_months(session, [m.member_id for m in found], months)
+    return {
+        month: ReportIn(month, len(found), sum(1 for m in found if (m.member_id, month) in done))
+        for month in months
+    }
+
+
 def silent(session: Session, month: str, zone: ZoneInfo | None = None) -> list[MobileMember]:
     """Mobile members with no report this month and the two before, known as mobile before them (a member
     registered, or put on the roster, within the three months is not silent for three yet)."""

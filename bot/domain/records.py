@@ -248,39 +248,53 @@ def month_report(session: Session, month: str, scope_path: str) -> list[EventRow
         .order_by(Event.starts_at, OrgUnit.path, Event.id)
     )
     for event, path, name in events:
-        if not in_subtree(path, scope_path):
-            continue
-        counts = outcome(session, event.id)
-        record = session.scalar(select(EventRecord.text).where(EventRecord.event_id == event.id))
-        photos = [
-            PhotoRow(int(seq), str(status), path_)
-            for seq, status, path_ in session.execute(
-                select(EventPhoto.seq, EventPhoto.status, EventPhoto.path)
-                .where(EventPhoto.event_id == event.id)
-                .order_by(EventPhoto.seq)
-            )
-        ]
-        found.append(
-            EventRow(
-                event_id=event.id,
-                kind=event.kind,
-                unit_path=path,
-                unit_name=name,
-                starts_at=event.starts_at,
-                topic=event.topic,
-                place=event.place,
-                status=event.status,
-                invited=counts.invited,
-                present=len(counts.present),
-                leave=len(counts.leave),
-                absent=len(counts.absent),
-                rate=counts.rate,
-                record=record,
-                photos=photos,
-                people=_people(session, event.id),
-            )
-        )
+        if in_subtree(path, scope_path):
+            found.append(_event_row(session, event, path, name))
     return found
+
+
+def event_report(session: Session, event_id: int, scope_path: str) -> EventRow | None:
+    """One event as `month_report` shows it, when its unit is at or below `scope_path` (else None)."""
+    found = session.execute(
+        select(Event, OrgUnit.path, OrgUnit.name)
+        .join(OrgUnit, OrgUnit.id == Event.unit_id)
+        .where(Event.id == event_id, Event.status != EventStatus.CANCELLED.value)
+    ).first()
+    if found is None or not in_subtree(found[1], scope_path):
+        return None
+    event, path, name = found
+    return _event_row(session, event, path, name)
+
+
+def _event_row(session: Session, event: Event, path: str, name: str) -> EventRow:
+    counts = outcome(session, event.id)
+    record = session.scalar(select(EventRecord.text).where(EventRecord.event_id == event.id))
+    photos = [
+        PhotoRow(int(seq), str(status), path_)
+        for seq, status, path_ in session.execute(
+            select(EventPhoto.seq, EventPhoto.status, EventPhoto.path)
+            .where(EventPhoto.event_id == event.id)
+            .order_by(EventPhoto.seq)
+        )
+    ]
+    return EventRow(
+        event_id=event.id,
+        kind=event.kind,
+        unit_path=path,
+        unit_name=name,
+        starts_at=event.starts_at,
+        topic=event.topic,
+        place=event.place,
+        status=event.status,
+        invited=counts.invited,
+        present=len(counts.present),
+        leave=len(counts.leave),
+        absent=len(counts.absent),
+        rate=counts.rate,
+        record=record,
+        photos=photos,
+        people=_people(session, event.id),
+    )
 
 
 def _people(session: Session, event_id: int) -> list[PersonRow]:

@@ -12,6 +12,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bot.domain.audit import actor_for
+from bot.domain.places import path_key
 from bot.domain.request_core import (
     OPEN,
     OUTCOMES,
@@ -34,7 +35,7 @@ from bot.domain.request_core import (
 )
 from bot.domain.request_tickets import by_number, unit_path_of
 from bot.outbound.notices import secretaries_of_unit
-from models import OrgUnit, RequestEvent, RequestRating, RequestTicket
+from models import OrgUnit, RequestEvent, RequestRating, RequestTicket, UnitKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +144,17 @@ def _unit_named(session: Session, name: str) -> OrgUnit:
     if len(found) != 1:
         raise Refused("unknown_unit")
     return found[0]
+
+
+def transfer_targets(session: Session) -> list[tuple[str, str]]:
+    """(path, name) of the units a ticket may be handed to by name (转派): the active 网格党支部 and 社区党委,
+    in the tree's order."""
+    rows = session.execute(
+        select(OrgUnit.path, OrgUnit.name).where(
+            OrgUnit.active.is_(True), OrgUnit.kind.in_((UnitKind.BRANCH.value, UnitKind.COMMUNITY.value))
+        )
+    ).all()
+    return sorted(((str(p), str(n)) for p, n in rows), key=lambda row: path_key(row[0]))
 
 
 def transfer(

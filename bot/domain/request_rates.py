@@ -13,6 +13,7 @@ unit (the index on filed_month, unit_id), rolled up the tree in Python."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, case, func, select
@@ -57,11 +58,17 @@ def _one(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 def month_counts(session: Session, month: str) -> dict[int, tuple[int, ...]]:
     """The month's counts per owning unit (unit id → counts in the order of `_COUNTS`), in one query."""
+    return months_counts(session, [month]).get(month, {})
+
+
+def months_counts(session: Session, months: Sequence[str]) -> dict[str, dict[int, tuple[int, ...]]]:
+    """`month_counts` for several months in one grouped query (month → unit id → counts)."""
     t = RequestTicket
     primary = t.primary_id.is_(None)
     rated = (OUTCOMES[1], OUTCOMES[2], OUTCOMES[3])
     query = (
         select(
+            t.filed_month,
             t.unit_id,
             _one(primary),
             _one(and_(primary, t.taken_at.is_not(None), t.taken_at <= t.take_due)),
@@ -77,29 +84,31 @@ def month_counts(session: Session, month: str) -> dict[int, tuple[int, ...]]:
             _one(t.outcome.in_(rated[:2])),
             _one(t.outcome == UNRATED),
         )
-        .where(t.filed_month == month)
-        .group_by(t.unit_id)
+        .where(t.filed_month.in_(list(months)))
+        .group_by(t.filed_month, t.unit_id)
     )
-    return {int(row[0]): tuple(int(v or 0) for v in row[1:]) for row in session.execute(query)}
+    found: dict[str, dict[int, tuple[int, ...]]] = {m: {} for m in months}
+    for row in session.execute(query):
+        found.setdefault(str(row[0]), {})[int(row[1])] = tuple(int(v or 0) for v in row[2:])
+    return found
 
 
 def rates(session: Session, month: str, scope_path: str, by: str = "unit") -> list[Rates]:
     """The rates of `scope_path` (its whole subtree) first, then of each unit below it: its child units
     (`by="unit"`), or every 网格党支部 in it (`by="grid"`), each with its subtree. "" is every unit: the
     roots come then as the units below."""
-    counts = month_counts(session, month)
+    return rates_by_month(session, [month], scope_path, by)[month]
+
+
+def rates_by_month(
+    session: Session, months: Sequence[str], scope_path: str, by: str = "unit"
+) -> dict[str, list[Rates]]:
+    """`rates` for each of `months` (the trend), from one grouped query."""
+    all_counts = months_counts(session, months)
     units = session.execute(
         select(OrgUnit.id, OrgUnit.path, OrgUnit.name, OrgUnit.kind, OrgUnit.parent_id)
     ).all()
     by_id = {int(i): (str(p), str(n), str(k), parent) for i, p, n, k, parent in units}
-    totals: dict[str, list[int]] = {}
-    for unit_id, row in counts.items():
-        path = by_id[unit_id][0] if unit_id in by_id else ""
-        parts = path.split("/") if path else []
-        for depth in range(len(parts), -1, -1):  # the unit and each unit above it, and "" (everything)
-            total = totals.setdefault("/".join(parts[:depth]), [0] * len(_COUNTS))
-            for i, value in enumerate(row):
-                total[i] += value
     names = {path: name for path, name, _, _ in by_id.values()}
     scope_id = next((i for i, (p, *_rest) in by_id.items() if p == scope_path), None)
     if by == "grid":
@@ -121,8 +130,18 @@ def rates(session: Session, month: str, scope_path: str, by: str = "unit") -> li
             key=path_key,
         )
 
-    def made(path: str, name: str) -> Rates:
-        values = totals.get(path, [0] * len(_COUNTS))
-        return Rates(path, name, month, *values)
-
-    return [made(scope_path, names.get(scope_path, "")), *(made(p, names.get(p, "")) for p in below)]
+    found: dict[str, list[Rates]] = {}
+    for month in months:
+        totals: dict[str, list[int]] = {}
+        for unit_id, row in all_counts.get(month, {}).items():
+            path = by_id[unit_id][0] if unit_id in by_id else ""
+            parts = path.split("/") if path else []
+            for depth in range(len(parts), -1, -1):  # the unit and each unit above it, and "" (everything)
+                total = totals.setdefault("/".join(parts[:depth]), [0] * len(_COUNTS))
+                for i, value in enumerate(row):
+                    total[i] += value
+        found[month] = [
+            Rates(p, names.get(p, ""), month, *totals.get(p, [0] * len(_COUNTS)))
+            for p in [scope_path, *below]
+        ]
+    return found

@@ -385,33 +385,58 @@ class BranchMonth:
 def month_overview(session: Session, scope_path: str, month: str) -> list[BranchMonth]:
     """This month's theme day of every unit below `scope_path` that holds one: held (someone attended),
     attendance rate, record kept."""
-    events = session.execute(
-        select(Event, OrgUnit.path, OrgUnit.name)
-        .join(OrgUnit, OrgUnit.id == Event.unit_id)
-        .where(
-            Event.kind == EventKind.THEME_DAY.value,
-            Event.month == month,
-            Event.status != EventStatus.CANCELLED.value,
+    return overview_by_month(session, scope_path, [month])[month]
+
+
+def overview_by_month(
+    session: Session, scope_path: str, months: Sequence[str]
+) -> dict[str, list[BranchMonth]]:
+    """`month_overview` for each of `months` (the dashboard's trend), with the counts in grouped queries."""
+    events = [
+        (event, str(path), str(name))
+        for event, path, name in session.execute(
+            select(Event, OrgUnit.path, OrgUnit.name)
+            .join(OrgUnit, OrgUnit.id == Event.unit_id)
+            .where(
+                Event.kind == EventKind.THEME_DAY.value,
+                Event.month.in_(list(months)),
+                Event.status != EventStatus.CANCELLED.value,
+            )
+            .order_by(OrgUnit.path)
         )
-        .order_by(OrgUnit.path)
-    )
-    found: list[BranchMonth] = []
+        if not scope_path or path.startswith(scope_path + "/")
+    ]
+    ids = [event.id for event, _, _ in events]
+    present: dict[int, int] = {}
+    invited: dict[int, int] = {}
+    recorded: set[int] = set()
+    for start in range(0, len(ids), 1000):
+        part = ids[start : start + 1000]
+        for table, into in ((Attendance, present), (Invitation, invited)):
+            for event_id, n in session.execute(
+                select(table.event_id, func.count()).where(table.event_id.in_(part)).group_by(table.event_id)
+            ):
+                into[int(event_id)] = int(n)
+        recorded.update(
+            int(e)
+            for e in session.scalars(select(EventRecord.event_id).where(EventRecord.event_id.in_(part)))
+        )
+    found: dict[str, list[BranchMonth]] = {month: [] for month in months}
     for event, path, name in events:
-        if scope_path and not path.startswith(scope_path + "/"):
-            continue
-        present = session.scalar(select(func.count()).where(Attendance.event_id == event.id)) or 0
-        invited = session.scalar(select(func.count()).where(Invitation.event_id == event.id)) or 0
-        record = session.scalar(select(EventRecord.id).where(EventRecord.event_id == event.id))
-        found.append(
+        came, asked = present.get(event.id, 0), invited.get(event.id, 0)
+        found.setdefault(event.month, []).append(
             BranchMonth(
                 path=path,
                 name=name,
                 event_id=event.id,
                 starts_at=event.starts_at,
-                held=present > 0,
-                rate=present / invited if invited else 0.0,
-                has_record=record is not None,
+                held=came > 0,
+                rate=came / asked if asked else 0.0,
+                has_record=event.id in recorded,
                 closed=event.status == EventStatus.CLOSED.value,
             )
         )
-    return sorted(found, key=lambda branch: path_key(branch.path))  # 第二 before 第三
+    return {
+        month: sorted(items, key=lambda branch: path_key(branch.path))  # 第二 before 第三
+        for month, items in found.items()
+    }

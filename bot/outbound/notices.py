@@ -185,28 +185,6 @@ def preview_notes(content: Content, found: Preview) -> list[str]:
     return notes
 
 
-async def child_units(db: Database, scope_path: str, limit: int = 20) -> list[tuple[str, str]]:
-    """(path, name) of the units below `scope_path`, two levels deep: the audiences one may pick by number."""
-    async with db.read() as session:
-        rows = (
-            await session.execute(
-                select(OrgUnit.path, OrgUnit.name, OrgUnit.depth)
-                .where(OrgUnit.active.is_(True))
-                .order_by(OrgUnit.depth, OrgUnit.id)
-            )
-        ).all()
-    base = scope_path.count("/") + 1 if scope_path else 0
-    found = [
-        (path, name)
-        for path, name, _ in rows
-        if path != scope_path
-        and within(path, scope_path)
-        and (path.count("/") + 1) - base <= 2
-        and (scope_path or path.count("/") <= 2)
-    ]
-    return found[:limit]
-
-
 def notice_key(notice_id: int, member_id: int) -> str:
     return f"notice:{notice_id}:member:{member_id}"
 
@@ -223,26 +201,41 @@ async def enqueue_announcement(
     recipients: Sequence[Recipient],
 ) -> int:
     """Store the notice and one queued outbox row per recipient, in one transaction. Returns its id."""
-
-    def write(session: Session) -> int:
-        notice = Notice(
-            kind="announcement",
-            text=text,
-            author=author,
-            author_openid=author_openid,
-            unit_path=audience.unit_path,
-            audience=audience.kind.value,
-            audience_label=label,
-            recipients=len(recipients),
-            mass_reports={},
-            created_at=now,
+    return await db.run(
+        lambda s: add_announcement(
+            s, now, audience, recipients, text=text, label=label, author=author, author_openid=author_openid
         )
-        session.add(notice)
-        session.flush()
-        _add_rows(session, notice.id, recipients, now)
-        return notice.id
+    )
 
-    return await db.run(write)
+
+def add_announcement(
+    session: Session,
+    now: datetime,
+    audience: Audience,
+    recipients: Sequence[Recipient],
+    *,
+    text: str,
+    label: str,
+    author: str,
+    author_openid: str | None,
+) -> int:
+    """enqueue_announcement inside a transaction the caller already has (the console's one-time confirm)."""
+    notice = Notice(
+        kind="announcement",
+        text=text,
+        author=author,
+        author_openid=author_openid,
+        unit_path=audience.unit_path,
+        audience=audience.kind.value,
+        audience_label=label,
+        recipients=len(recipients),
+        mass_reports={},
+        created_at=now,
+    )
+    session.add(notice)
+    session.flush()
+    _add_rows(session, notice.id, recipients, now)
+    return notice.id
 
 
 def outbox_values(key: str, kind: str, now: datetime, **fields: object) -> dict[str, object]:
@@ -561,22 +554,6 @@ class NoticeReport:
     @property
     def sent(self) -> int:
         return sum(self.by_channel.values())
-
-
-async def recent_notices(
-    db: Database, scope_path: str | None, author_openid: str | None, n: int = 3
-) -> list[int]:
-    """The latest announcements the asker may see: their own, or any in their scope."""
-    async with db.read() as session:
-        query = select(Notice.id, Notice.unit_path, Notice.author_openid).where(Notice.kind == "announcement")
-        rows = (await session.execute(query.order_by(Notice.id.desc()).limit(200))).all()
-    found = [
-        notice_id
-        for notice_id, path, author in rows
-        if (author_openid is not None and author == author_openid)
-        or (scope_path is not None and within(path, scope_path))
-    ]
-    return found[:n]
 
 
 async def report(db: Database, notice_id: int) -> NoticeReport | None:
