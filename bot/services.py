@@ -28,7 +28,7 @@ from bot.outbound.waiting import WaitingReplies
 from bot.voice.speech import ASRBackend
 from bot.wechat.account import Capability, allowed
 from bot.wechat.errors import WeChatError
-from bot.wechat.gateway import WeChatGateway
+from bot.wechat.gateway import QRCode, WeChatGateway
 from models import ConversationState, InboundLog, OutboxRow, OutboxStatus, WeChatUser
 from models.db import Database, dialect_insert
 
@@ -194,15 +194,21 @@ class Services:
     # 学习园地's search index (bot.domain.study_index), built at start-up.
     study: StudyLibrary | None = None
 
-    async def qr_image_url(self, scene: str, seconds: int) -> str | None:
-        """A temporary parametric QR code's image address (to show or print), or None when the account may
+    async def qr_code(self, scene: str, seconds: int) -> QRCode | None:
+        """A temporary parametric QR code (its `url` is what the code encodes), or None when the account may
         not make one or WeChat refused (logged)."""
         if self.gateway is None or not allowed(self.gateway.settings.wechat_account, Capability.QRCODE):
             return None
         try:
-            qr = await self.gateway.create_qrcode(scene, max(60, seconds))
+            return await self.gateway.create_qrcode(scene, max(60, seconds))
         except WeChatError as exc:
             log.warning("QR code for %s could not be made: %s", scene.split(":", 1)[0], exc)
+            return None
+
+    async def qr_image_url(self, scene: str, seconds: int) -> str | None:
+        """A temporary parametric QR code's image address on WeChat's site (to show or print), or None."""
+        qr = await self.qr_code(scene, seconds)
+        if qr is None:
             return None
         return f"https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket={quote(qr.ticket)}"
 

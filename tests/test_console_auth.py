@@ -18,10 +18,10 @@ from bot.domain import console
 from models import ConsoleLockout, ConsolePassword, ConsoleSession
 from models.db import Database
 from tests.community import seed
-from tests.conftest import DATA_KEY, AppFactory
+from tests.conftest import DATA_KEY, AppFactory, StackFactory
 from tests.console import code_of, csrf_of, get, log_in, login_page, post, session_cookie
 from tests.helpers import services
-from tests.wechat import WeChatUser
+from tests.wechat import ThroughFake, WeChatUser
 
 TEXTS = load_content()
 
@@ -380,3 +380,43 @@ async def test_the_console_can_be_switched_off(make_client: AppFactory, clock: F
     await seed(services(client).db, bind=("YX-002",))
     answer = await WeChatUser(client, clock, openid="o-YX-002").send("登录 1234")
     assert answer.text == say("console_login_unknown")
+
+
+async def test_on_a_service_account_the_page_shows_a_qr_code_to_scan(
+    make_stack: StackFactory, clock: FixedClock
+) -> None:
+    from bot.settings import AccountKind
+
+    stack = await make_stack()
+    await seed(services(stack.client).db, bind=("YX-002", "YX-004"))
+    client = stack.client
+    html = await login_page(client)
+    assert 'id="login-qr"' in html and 'src="data:image/svg+xml' in html and say("console_login_qr") in html
+    (scene,) = stack.fake.qrcodes.values()  # one temporary QR_STR_SCENE code, holding the page's nonce
+    assert scene.startswith(console.SCENE) and code_of(html) not in scene
+    await login_page(client)
+    assert len(stack.fake.qrcodes) == 1  # made once per code, not at every reload
+
+    # A member who is no staff scans it: refused, the page still waits.
+    member = ThroughFake(stack, "o-YX-004")
+    assert (await member.event("SCAN", EventKey=scene)).text == say("console_login_refused")
+    assert (await (await client.get("/console/login/status")).json())["state"] == "waiting"
+    # The branch secretary scans it (already following: SCAN; a new follower's subscribe works the same).
+    answer = await ThroughFake(stack, "o-YX-002").event("SCAN", EventKey=scene)
+    assert answer.text == say("console_login_done", name="林晓梅")
+    assert (await (await client.get("/console/login/status")).json())["state"] == "logged_in"
+    resp, html = await get(client, "/console/")
+    assert (
+        resp.status == 200
+        and say("console_signed_in_as", name="林晓梅", role=say("console_role_secretary")) in html
+    )
+    # Used: scanning it again (a second later: the same second is WeChat's retry) does nothing.
+    clock.advance(1)
+    again = await ThroughFake(stack, "o-YX-002").event("SCAN", EventKey=scene)
+    assert again.text == say("console_login_scan_stale")
+
+    # A subscription account may make no QR codes: the code alone.
+    other = await make_stack(account=AccountKind.SUBSCRIPTION)
+    html = await login_page(other.client)
+    assert 'id="login-qr"' not in html and code_of(html)
+    assert other.fake.qrcodes == {}

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import segno
 from aiohttp import web
 from aiohttp_session import Session, get_session
 from sqlalchemy import select
@@ -145,6 +146,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound(HOME)
     if used != nonce:
         session["nonce"] = used
+    qr = await _login_qr(request, session, used, expires_at - now)
     notice = None
     if request.get(sessions.EXPIRED):
         notice = "console_login_timed_out"
@@ -153,8 +155,23 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     elif nonce is not None and used != nonce:
         notice = "console_login_expired"
     return await render(
-        request, "login.html", code=code, expires_at=expires_at.isoformat(), notice=notice, error=None
+        request, "login.html", code=code, expires_at=expires_at.isoformat(), notice=notice, error=None, qr=qr
     )
+
+
+async def _login_qr(request: web.Request, session: Session, nonce: str, left: timedelta) -> str | None:
+    """On an account that may make parametric QR codes (a verified service account): the code's QR code,
+    holding the page's nonce, drawn here from the address WeChat gives (an SVG data URI: the page loads
+    nothing from elsewhere). Made once per code; None on other accounts or when WeChat refused."""
+    kept = session.get("qr")
+    if isinstance(kept, list) and len(kept) == 2 and kept[0] == login.nonce_hash(nonce):
+        return str(kept[1])
+    made = await services(request).qr_code(login.login_scene(nonce), int(left.total_seconds()) + 1)
+    if made is None:
+        return None
+    image = str(segno.make(made.url, error="m").svg_data_uri(scale=6, border=2))
+    session["qr"] = [login.nonce_hash(nonce), image]
+    return image
 
 
 async def login_status(request: web.Request) -> web.StreamResponse:

@@ -110,6 +110,25 @@ def confirm_code(session: Session, code: str, openid: str, now: datetime) -> boo
     return True
 
 
+# A verified service account's login page also shows a temporary QR code (QR_STR_SCENE) holding the page's
+# one-time nonce: scanning it with a bound WeChat confirms the login like `登录 4821`.
+SCENE = "console:"
+
+
+def login_scene(nonce: str) -> str:
+    return SCENE + nonce
+
+
+def confirm_scan(session: Session, scene: str, openid: str, now: datetime) -> bool:
+    """The login page's QR code scanned by a staff member (the caller checked Action.USE_CONSOLE): the
+    page's waiting code is theirs now. False: that page's code expired, was used or was replaced."""
+    row = _latest(session, scene.removeprefix(SCENE))
+    if row is None or row.openid is not None or row.consumed_at is not None or row.expires_at <= now:
+        return False
+    row.openid, row.confirmed_at = openid, now
+    return True
+
+
 class Taken(StrEnum):
     WAITING = "waiting"  # not sent in chat yet
     EXPIRED = "expired"  # its two minutes are over (or it was taken): the page shows a new one
