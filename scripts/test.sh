@@ -5,4 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m pytest "$@"
+# On every core (pytest-xdist): each worker migrates its own template database and copies it per test.
+exec .venv/bin/python -m pytest -n auto "$@"

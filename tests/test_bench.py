@@ -146,3 +146,15 @@ def test_requests_bench_runs(tmp_path: Path) -> None:
         and "| SQLite | 2,000 / 500 | 4 | deadlines |" in out
     )
     assert "(smoke: not judged)" in out and "PROBLEM" not in out
+
+
+def test_console_bench_runs(tmp_path: Path) -> None:
+    """The console's dashboard and charts over HTTP on a small street (PostgreSQL: the benchmark's target;
+    the suite's PostgreSQL pass runs it)."""
+    url = os.environ.get("PARTYBOT_TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("the console benchmark runs on PostgreSQL only: the PostgreSQL pass of the suite runs it")
+    admin = url.rpartition("/")[0] + "/postgres"
+    out = run_script("console_bench.py", "--smoke", "--postgres", admin)
+    assert "| admin | dashboard |" in out and "| secretary | dashboard |" in out
+    assert "PROBLEM" not in out

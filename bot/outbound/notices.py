@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
@@ -606,6 +606,7 @@ async def template_finished(db: Database, msgid: str, status: str, now: datetime
         return 0
 
     def write(session: Session) -> int:
+        _report_lock(session, [msgid])
         changed = _template_failed(session, msgid, status, now)
         if changed == 0:
             _keep_early(session, msgid, "template", status, {}, now)
@@ -619,6 +620,7 @@ async def mass_finished(db: Database, msgid: str, counts: dict[str, int], now: d
     or, when it arrives before the send was written, for the worker (`apply_early_reports`)."""
 
     def write(session: Session) -> int:
+        _report_lock(session, [msgid])
         changed = _mass_report(session, msgid, counts, now)
         if changed == 0:
             _keep_early(session, msgid, "mass", "", counts, now)
@@ -631,6 +633,7 @@ def apply_early_reports(session: Session, msgids: Sequence[str], now: datetime) 
     """Reports that came before the worker wrote these msgids (same transaction as that write)."""
     if not msgids:
         return 0
+    _report_lock(session, msgids)
     early = session.scalars(select(EarlyJobReport).where(EarlyJobReport.msgid.in_(list(msgids)))).all()
     for report in early:
         if report.event == "mass":
@@ -639,6 +642,16 @@ def apply_early_reports(session: Session, msgids: Sequence[str], now: datetime) 
             _template_failed(session, report.msgid, report.status, now)
         session.delete(report)
     return len(early)
+
+
+def _report_lock(session: Session, msgids: Sequence[str]) -> None:
+    """Serialise a report and the write of its send (PostgreSQL; SQLite's one writer does already): whichever
+    comes second sees what the first committed, so a report is either applied or kept, never lost between
+    the two. Transaction-scoped advisory locks, taken in one order."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for msgid in sorted(set(msgids)):
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext("wechat-report:" + msgid))))
 
 
 def _keep_early(
