@@ -288,3 +288,19 @@ async def make_stack(
 @pytest.fixture
 async def stack(make_stack: StackFactory) -> Stack:
     return await make_stack()
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's Chromium for Playwright (tests/browser.py), or the test is skipped with the reason (a
+    failure in CI)."""
+    from tests.browser import CHROMIUM
+
+    require(
+        "chromium", Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is not None, "apt-get install chromium"
+    )
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        require("playwright", False, "pip install -e '.[dev]'")
+    return CHROMIUM

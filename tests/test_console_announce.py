@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,11 @@ from bot.content import load_content
 from bot.outbound.notices import Channel
 from bot.outbound.sizes import MAX_CHARS
 from models import AuditEntry, Notice, OutboxRow
+from tests.browser import artifacts, launch_args
 from tests.community import BRANCH1, BRANCH2, COMMUNITY, GROUP1, seed
 from tests.conftest import AppFactory, StackFactory
 from tests.console import csrf_of, get, log_in, post
 from tests.helpers import flush, services
-from tests.test_console_browser import artifacts, chromium  # noqa: F401  (the fixture)
 from tests.test_outbound import BODY, community
 from tests.wechat import ThroughFake, WeChatUser
 
@@ -385,7 +384,7 @@ async def test_compose_preview_confirm_in_a_browser(
     make_client: AppFactory,
     clock: FixedClock,
     tmp_path: Path,
-    chromium: str,  # noqa: F811
+    chromium: str,
 ) -> None:
     from playwright.async_api import async_playwright
 
@@ -393,7 +392,7 @@ async def test_compose_preview_confirm_in_a_browser(
     await seed(services(client).db, bind=("YX-001", "YX-002", "YX-004"))
     base = str(client.make_url("")).rstrip("/")
     shots = artifacts(tmp_path)
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
+    args = launch_args()
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, headless=True, args=args)
         try:

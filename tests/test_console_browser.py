@@ -6,47 +6,25 @@ saved under the test's tmp_path (or PARTYBOT_TEST_ARTIFACTS, when set, for CI to
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.clock import FixedClock
 from bot.content import load_content
+from tests.browser import artifacts, launch_args
 from tests.community import seed
-from tests.conftest import AppFactory, require
+from tests.conftest import AppFactory
 from tests.helpers import services
 from tests.wechat import WeChatUser
 
-CHROMIUM = "/usr/bin/chromium"
 TEXTS = load_content()
 
 
 def say(key: str, **values: object) -> str:
     return TEXTS.text(key, **values)
-
-
-def artifacts(tmp_path: Path) -> Path:
-    base = os.environ.get("PARTYBOT_TEST_ARTIFACTS")
-    folder = Path(base) / "console" if base else tmp_path / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def chromium() -> str:
-    require(
-        "chromium", Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is not None, "apt-get install chromium"
-    )
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        require("playwright", False, "pip install -e '.[dev]'")
-    return CHROMIUM
 
 
 async def test_a_secretary_logs_in_by_the_chat_code_in_a_browser(
@@ -58,7 +36,7 @@ async def test_a_secretary_logs_in_by_the_chat_code_in_a_browser(
     await seed(services(client).db, bind=("YX-002",))
     base = str(client.make_url("")).rstrip("/")
     shots = artifacts(tmp_path)
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
+    args = launch_args()
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, headless=True, args=args)
         try:

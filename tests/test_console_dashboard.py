@@ -5,7 +5,6 @@ the single-month figure the chat and the CLI use."""
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,12 +25,12 @@ from bot.domain.dues_ledger import Recorder, pay_months
 from bot.outbound import notice_reach
 from bot.outbound.notices import Audience, enqueue_announcement, preview
 from models import Attendance, Event, Invitation, Member, OutboxRow, RequestTicket
+from tests.browser import artifacts, launch_args
 from tests.community import BRANCH1, BRANCH2, COMMUNITY, GROUP1, STREET, seed
 from tests.conftest import AppFactory
 from tests.console import get, log_in
 from tests.helpers import services
 from tests.request_seed import file, reporter, seed_requests
-from tests.test_console_browser import artifacts, chromium  # noqa: F401  (the fixture)
 
 TEXTS = load_content()
 MONTH = "2026-11"
@@ -372,7 +371,7 @@ async def test_the_dashboard_and_its_charts_in_a_browser(
     make_client: AppFactory,
     clock: FixedClock,
     tmp_path: Path,
-    chromium: str,  # noqa: F811
+    chromium: str,
 ) -> None:
     """Every chart loads as an image under the console's CSP (no inline style or script on the page), the
     12 months' data open without JavaScript, at 1366×768 and at a phone's width."""
@@ -385,7 +384,7 @@ async def test_the_dashboard_and_its_charts_in_a_browser(
     ]
     base = str(client.make_url("")).rstrip("/")
     shots = artifacts(tmp_path)
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
+    args = launch_args()
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, headless=True, args=args)
         try:

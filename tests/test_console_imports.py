@@ -7,7 +7,6 @@ And in a browser: the administrator uploads a roster with a bad row, sees its ro
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,11 @@ from bot.content import load_content
 from bot.domain import console
 from bot.domain.importing import import_org, message
 from models import Member, OrgUnit
+from tests.browser import artifacts, launch_args
 from tests.community import seed
 from tests.conftest import AppFactory
 from tests.console import csrf_of, get, log_in, login_page, post
 from tests.helpers import services
-from tests.test_console_browser import artifacts, chromium  # noqa: F401 (a fixture)
 
 TEXTS = load_content()
 DATA = Path(__file__).parent / "data"
@@ -196,7 +195,7 @@ async def test_in_a_browser_a_bad_roster_shows_its_row_then_a_good_one_is_import
     make_client: AppFactory,
     clock: FixedClock,
     tmp_path: Path,
-    chromium: str,  # noqa: F811
+    chromium: str,
 ) -> None:
     from playwright.async_api import async_playwright
 
@@ -210,7 +209,7 @@ async def test_in_a_browser_a_bad_roster_shows_its_row_then_a_good_one_is_import
     bad.write_bytes((DATA / "roster-bad.csv").read_bytes())
     good = tmp_path / "名册.csv"
     good.write_bytes((DATA / "roster-sample.csv").read_bytes())
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
+    args = launch_args()
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, headless=True, args=args)
         try:

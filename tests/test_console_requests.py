@@ -7,7 +7,6 @@ handlers only; and a grid worker taking and closing a request in a real browser.
 from __future__ import annotations
 
 import io
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,11 @@ from bot.domain.places import sync_places
 from bot.domain.privacy import Vault
 from models import Admin, AuditEntry, Binding, Notice, OrgUnit, OutboxRow, RequestPhoto, RequestTicket, Staff
 from models.db import Database
+from tests.browser import artifacts, launch_args
 from tests.community import BRANCH1, BRANCH2, seed
 from tests.conftest import DATA_KEY, T0, AppFactory
 from tests.console import csrf_of, get, log_in, post
 from tests.helpers import services
-from tests.test_console_browser import artifacts, chromium  # noqa: F401  (the fixture)
 from tests.wechat import WeChatUser
 
 TEXTS = load_content()
@@ -405,7 +404,7 @@ async def test_a_grid_worker_takes_and_closes_a_request_in_a_browser(
     make_client: AppFactory,
     clock: FixedClock,
     tmp_path: Path,
-    chromium: str,  # noqa: F811
+    chromium: str,
 ) -> None:
     from playwright.async_api import async_playwright
 
@@ -414,7 +413,7 @@ async def test_a_grid_worker_takes_and_closes_a_request_in_a_browser(
     clock.advance(3600)
     base = str(client.make_url("")).rstrip("/")
     shots = artifacts(tmp_path)
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
+    args = launch_args()
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, headless=True, args=args)
         try:

@@ -6,7 +6,6 @@ from the console (and from the chat) arriving on an elderly member's phone as te
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 from pathlib import Path
@@ -20,11 +19,11 @@ from bot.content import load_content
 from bot.settings import AccountKind, Settings
 from bot.sim.web import sim_enabled
 from bot.voice.speech import AmrEncoder
+from tests.browser import artifacts, launch_args
 from tests.community import seed
 from tests.conftest import AppFactory, Stack, StackFactory, require
 from tests.console import code_of, csrf_of
 from tests.helpers import flush, services
-from tests.test_console_browser import artifacts, chromium  # noqa: F401  (a fixture)
 
 TEXTS = load_content()
 BODY = "本周六上午9点在社区党群服务中心开展垃圾分类志愿服务，请有空的同志参加。"
@@ -287,7 +286,7 @@ async def _browser(executable: str) -> Any:
     from playwright.async_api import async_playwright
 
     p = await async_playwright().start()
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
+    args = launch_args()
     browser = await p.chromium.launch(executable_path=executable, headless=True, args=args)
     return p, browser
 
@@ -302,7 +301,7 @@ async def test_an_announcement_from_the_console_arrives_in_the_simulator_as_text
     make_stack: StackFactory,
     clock: FixedClock,
     tmp_path: Path,
-    chromium: str,  # noqa: F811
+    chromium: str,
 ) -> None:
     await voice_tools()
     stack = await sim_stack(make_stack)
@@ -360,7 +359,7 @@ async def test_an_announcement_from_the_chat_arrives_in_the_simulator_as_text_an
     make_stack: StackFactory,
     clock: FixedClock,
     tmp_path: Path,
-    chromium: str,  # noqa: F811
+    chromium: str,
 ) -> None:
     await voice_tools()
     stack = await sim_stack(make_stack)
