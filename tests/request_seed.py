@@ -13,10 +13,12 @@ from sqlalchemy.orm import Session
 
 from bot.content import load_content
 from bot.domain.places import sync_places
+from bot.domain.privacy import Vault
 from bot.domain.requests import Classified, Place, Reporter, RequestRules, file_ticket, find_place
-from models import Building, Member, OrgUnit
+from models import Binding, Building, Member, OrgUnit, Staff
 from models.db import Database
 from tests.community import BRANCH1, BRANCH2, COMMUNITY, GROUP1, Community, seed
+from tests.conftest import DATA_KEY, T0
 
 GRID = "o-grid"
 BOUND = ("YX-001", "YX-002", "YX-003", "YX-009")
@@ -118,3 +120,27 @@ async def sent(db: Database, prefix: str = "request:") -> list[Sent]:
         )
         for notice_id, key, text in notices
     ]
+
+
+GRID2 = "o-grid-2"  # 赵敏, 第二网格 (5–6号楼)
+
+
+def two_grids(session: Session) -> None:
+    """After `seed`: the first grid covers 1–3号楼, the second 5–6号楼 with its own grid worker 赵敏
+    (o-grid-2, WG-02): the chat's and the console's requests tests."""
+    units = {u.path: u for u in session.scalars(select(OrgUnit)).all()}
+    units[BRANCH1].buildings = ["1号楼", "2号楼", "3号楼"]
+    units[BRANCH2].buildings = ["5号楼", "6号楼"]
+    staff = Staff(
+        number="WG-02",
+        name="赵敏",
+        role="网格员",
+        unit_id=units[BRANCH2].id,
+        phone_enc=Vault(DATA_KEY).encrypt_phone("13900139002"),
+        created_at=T0,
+        updated_at=T0,
+    )
+    session.add(staff)
+    session.flush()
+    session.add(Binding(openid=GRID2, staff_id=staff.id, method="demo", bound_at=T0))
+    sync_places(session)

@@ -19,21 +19,19 @@ from sqlalchemy.orm import Session
 
 from bot.clock import FixedClock
 from bot.content import load_content
-from bot.domain.places import sync_places
-from bot.domain.privacy import Vault
-from models import Admin, AuditEntry, Binding, Notice, OrgUnit, OutboxRow, RequestPhoto, RequestTicket, Staff
+from models import Admin, AuditEntry, Notice, OutboxRow, RequestPhoto, RequestTicket
 from models.db import Database
 from tests.browser import artifacts, launch_args
 from tests.community import BRANCH1, BRANCH2, seed
-from tests.conftest import DATA_KEY, T0, AppFactory
+from tests.conftest import T0, AppFactory
 from tests.console import csrf_of, get, log_in, post
 from tests.helpers import services
+from tests.request_seed import GRID2, two_grids
 from tests.wechat import WeChatUser
 
 TEXTS = load_content()
 NUMBER = re.compile(r"R\d{8}-\d{4}")
 RESIDENT, RESIDENT2 = "o-res-1", "o-res-2"
-GRID2 = "o-grid-2"
 
 
 def say(key: str, **values: object) -> str:
@@ -44,26 +42,7 @@ async def _community(db: Database) -> None:
     """tests.community with the first grid covering 1–3号楼 and the second 5–6号楼 (as
     tests/test_requests_chat.py), its grid workers 韩磊 (o-grid) and 赵敏 (o-grid-2)."""
     await seed(db, bind=("YX-001", "YX-002", "YX-003", "YX-007"), grid_worker="o-grid", admin="o-admin")
-
-    def write(session: Session) -> None:
-        units = {u.path: u for u in session.scalars(select(OrgUnit)).all()}
-        units[BRANCH1].buildings = ["1号楼", "2号楼", "3号楼"]
-        units[BRANCH2].buildings = ["5号楼", "6号楼"]
-        staff = Staff(
-            number="WG-02",
-            name="赵敏",
-            role="网格员",
-            unit_id=units[BRANCH2].id,
-            phone_enc=Vault(DATA_KEY).encrypt_phone("13900139002"),
-            created_at=T0,
-            updated_at=T0,
-        )
-        session.add(staff)
-        session.flush()
-        session.add(Binding(openid=GRID2, staff_id=staff.id, method="demo", bound_at=T0))
-        sync_places(session)
-
-    await db.run(write)
+    await db.run(two_grids)
 
 
 async def make(make_client: AppFactory, **settings: Any) -> TestClient[Any, Any]:

@@ -15,28 +15,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.clock import FixedClock
-from bot.domain.places import sync_places
 from bot.domain.privacy import Vault
 from models import (
     Admin,
     AuditEntry,
     Binding,
     Notice,
-    OrgUnit,
     OutboxRow,
     RequestEvent,
     RequestPhoto,
     RequestTicket,
-    Staff,
 )
 from models.db import Database
-from tests.community import BRANCH1, BRANCH2, seed
+from tests.community import seed
 from tests.conftest import DATA_KEY, T0, AppFactory
 from tests.helpers import services
+from tests.request_seed import GRID2, two_grids
 from tests.wechat import Result, WeChatUser
 
 GRID = "o-grid-1"  # 韩磊, 第一网格 (1-3号楼)
-GRID2 = "o-grid-2"  # 赵敏, 第二网格 (5-6号楼)
 NUMBER = re.compile(r"R\d{8}-\d{4}")
 
 
@@ -49,26 +46,7 @@ async def client(make_client: AppFactory) -> TestClient[Any, Any]:
 
 async def _community(db: Database) -> None:
     await seed(db, grid_worker=GRID)
-
-    def write(session: Session) -> None:
-        units = {u.path: u for u in session.scalars(select(OrgUnit)).all()}
-        units[BRANCH1].buildings = ["1号楼", "2号楼", "3号楼"]
-        units[BRANCH2].buildings = ["5号楼", "6号楼"]
-        staff = Staff(
-            number="WG-02",
-            name="赵敏",
-            role="网格员",
-            unit_id=units[BRANCH2].id,
-            phone_enc=Vault(DATA_KEY).encrypt_phone("13900139002"),
-            created_at=T0,
-            updated_at=T0,
-        )
-        session.add(staff)
-        session.flush()
-        session.add(Binding(openid=GRID2, staff_id=staff.id, method="demo", bound_at=T0))
-        sync_places(session)
-
-    await db.run(write)
+    await db.run(two_grids)
 
 
 def person(client: TestClient[Any, Any], clock: FixedClock, openid: str) -> WeChatUser:
