@@ -415,6 +415,11 @@ def what(kind: str, fields: dict[str, Any] | None, event: str = "", key: str = "
     return f"[{_KINDS.get(kind, kind)}]"
 
 
+# WeChat's job reports (a template or mass send's outcome) arrive as events for every send: not something
+# a person did, and at the demo's start there are dozens. The log keeps them; the console line does not.
+QUIET_ROUTES = frozenset({"events.template_finished", "events.mass_finished"})
+
+
 class MessageLines(logging.Handler):
     """Prints the webhook's `message handled` records as one short line: time, who, what, the route."""
 
@@ -424,6 +429,8 @@ class MessageLines(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.getMessage() != "message handled":
+            return
+        if str(getattr(record, "route", "")) in QUIET_ROUTES:  # WeChat's own reports, not a person
             return
         try:
             key = str(getattr(record, "dedupe_key", ""))

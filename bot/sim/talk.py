@@ -32,12 +32,13 @@ def push_label(push: dict[str, Any]) -> str:
 
 
 def push_body(push: dict[str, Any]) -> str:
-    """What a push says: its text, a template's fields as one line, [语音], [图文] and its titles."""
+    """What a push says: its text, a template's field values as one line (the field names, thing1 …, mean
+    nothing to a reader: WeChat shows the template's own labels), [语音], [图文] and its titles."""
     api, content = push["api"], push["content"]
     if push["msgtype"] == "text":
         return str(content.get("content", ""))
     if api in ("template", "subscribe"):
-        return "；".join(f"{k}：{v.get('value', v)}" for k, v in (content.get("data") or {}).items())
+        return "；".join(str(v.get("value", v)) for v in (content.get("data") or {}).values())
     if push["msgtype"] == "voice":
         return "[语音]"
     if push["msgtype"] == "news":
