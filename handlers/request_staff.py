@@ -9,8 +9,9 @@ Conversation: `request_todo` (the page of 待办 shown)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
 
 from bot.domain.policy import Action, may, scope
 from bot.domain.request_rates import Rates, rates
@@ -18,15 +19,12 @@ from bot.domain.requests import (
     Handler,
     Refused,
     TicketView,
+    act,
     handler_for,
-    mark_complex,
-    progress,
+    incomplete,
     reporter_phone,
-    solve,
-    take,
     ticket_for,
     todo,
-    transfer,
 )
 from bot.edge.context import Context
 from bot.edge.replies import Reply, TextReply
@@ -144,22 +142,16 @@ async def _act(ctx: Context, number: str | None, verb: str, note: str, unit: str
     handler = await handler_of(ctx)
     if handler is None and verb == "progress" and number is None:
         return await show_mine(ctx)  # a resident's 进展如何: their own tickets
-    if number is None or (verb in ("progress", "solve") and not note) or (verb == "transfer" and not unit):
+    if number is None or incomplete(verb, note, unit):
         return TextReply(ctx.text(f"req_format_{verb}"))
     if handler is None:
         return TextReply(ctx.text("req_staff_only", menu_hint=ctx.hint("request_new")))
     now, rules, words = ctx.clock.now(), rules_of(ctx), say(ctx)
-    done: Callable[..., TicketView]
-    if verb == "take":
-        done = lambda s: take(s, now, words, handler, number, rules=rules)  # noqa: E731
-    elif verb == "progress":
-        done = lambda s: progress(s, now, words, handler, number, note)  # noqa: E731
-    elif verb == "transfer":
-        done = lambda s: transfer(s, now, words, handler, number, unit, note, rules=rules)  # noqa: E731
-    elif verb == "complex":
-        done = lambda s: mark_complex(s, now, words, handler, number, rules=rules)  # noqa: E731
-    else:
-        done = lambda s: solve(s, now, words, handler, number, note, rules=rules)  # noqa: E731
+    ticket = number
+
+    def done(s: Session) -> TicketView:
+        return act(s, now, words, handler, ticket, verb, note=note, unit=unit, rules=rules)
+
     try:
         view = await ctx.db.run(done)
     except Refused as refused:

@@ -25,28 +25,25 @@ from bot.domain.policy import Action, Role, may
 from bot.domain.requests import (
     BOARD_STATES,
     OPEN,
+    VERBS,
     Card,
     Detail,
     Handler,
     Refused,
     RequestRules,
     TicketView,
+    act,
     board,
     handler_for,
-    mark_complex,
-    progress,
+    incomplete,
     reporter_phone,
     request_words,
-    solve,
-    take,
     ticket_detail,
-    transfer,
     transfer_targets,
 )
 from bot.workbook import Sheet
 
 PAGE = 50
-VERBS = ("take", "progress", "transfer", "complex", "solve")
 REASONS = ("not_found", "not_yours", "state", "unknown_unit")
 NOTE_MAX = 500
 PHONE_KEY = "request_phone"  # the session's one-time reveal of a reporter's phone
@@ -367,20 +364,13 @@ async def _act(request: web.Request, verb: str) -> web.StreamResponse:
     note = str(form.get("note", "")).strip()[:NOTE_MAX]
     unit = str(form.get("unit", "")).strip()
     base = f"/console/requests/{quote(number)}"
-    if (verb in ("progress", "solve") and not note) or (verb == "transfer" and not unit):
+    if incomplete(verb, note, unit):
         raise web.HTTPSeeOther(f"{base}?{urlencode({'verb': verb, 'missing': 1})}")
     now, rules, say = clock(request).now(), _rules(request), _say(request)
-    done: Callable[[Session], TicketView]
-    if verb == "take":
-        done = lambda s: take(s, now, say, handler, number, rules=rules)  # noqa: E731
-    elif verb == "progress":
-        done = lambda s: progress(s, now, say, handler, number, note)  # noqa: E731
-    elif verb == "transfer":
-        done = lambda s: transfer(s, now, say, handler, number, unit, note, rules=rules)  # noqa: E731
-    elif verb == "complex":
-        done = lambda s: mark_complex(s, now, say, handler, number, rules=rules)  # noqa: E731
-    else:
-        done = lambda s: solve(s, now, say, handler, number, note, rules=rules)  # noqa: E731
+
+    def done(s: Session) -> TicketView:
+        return act(s, now, say, handler, number, verb, note=note, unit=unit, rules=rules)
+
     try:
         await services(request).db.run(done)
     except Refused as refused:

@@ -146,6 +146,41 @@ def _unit_named(session: Session, name: str) -> OrgUnit:
     return found[0]
 
 
+# A handler's steps on a ticket, as chat (`接单 R…`, `进展 R… 说明` …) and the console's buttons name them.
+VERBS = ("take", "progress", "transfer", "complex", "solve")
+
+
+def incomplete(verb: str, note: str, unit: str) -> bool:
+    """Whether a step lacks what it needs: 进展 and 办结 a note, 转派 the unit to hand it to."""
+    return (verb in ("progress", "solve") and not note) or (verb == "transfer" and not unit)
+
+
+def act(
+    session: Session,
+    now: datetime,
+    say: Say,
+    handler: Handler,
+    number: str,
+    verb: str,
+    *,
+    note: str = "",
+    unit: str = "",
+    rules: RequestRules | None = None,
+) -> TicketView:
+    """One of VERBS on the ticket `number` (Refused as each step refuses)."""
+    if verb == "take":
+        return take(session, now, say, handler, number, rules=rules)
+    if verb == "progress":
+        return progress(session, now, say, handler, number, note)
+    if verb == "transfer":
+        return transfer(session, now, say, handler, number, unit, note, rules=rules)
+    if verb == "complex":
+        return mark_complex(session, now, say, handler, number, rules=rules)
+    if verb == "solve":
+        return solve(session, now, say, handler, number, note, rules=rules)
+    raise ValueError(f"no such step: {verb}")
+
+
 def transfer_targets(session: Session) -> list[tuple[str, str]]:
     """(path, name) of the units a ticket may be handed to by name (转派): the active 网格党支部 and 社区党委,
     in the tree's order."""
