@@ -407,3 +407,20 @@ async def test_an_announcement_from_the_chat_arrives_in_the_simulator_as_text_an
     finally:
         await browser.close()
         await p.stop()
+
+
+async def test_scanning_the_console_login_qr_code_from_the_simulator_logs_the_page_in(
+    make_stack: StackFactory,
+) -> None:
+    stack = await sim_stack(make_stack)
+    client = stack.client
+    # Nothing to scan yet: said, nothing sent.
+    html = await act(client, "o-YX-001", kind="scan")
+    assert say("console_sim_no_qr") in html and stack.sends("o-YX-001", api="passive") == []
+    # The console's login page (a service account: with its QR code), then 扫一扫 as 周建国.
+    login = await client.get("/console/login")
+    assert 'id="login-qr"' in await login.text()
+    html = await act(client, "o-YX-001", kind="scan")
+    assert say("console_sim_sent_scan") in html and say("console_login_done", name="周建国") in html
+    status = await client.get("/console/login/status")
+    assert (await status.json())["state"] == "logged_in"

@@ -352,7 +352,13 @@ class FakeWeChat:
 
     async def sim_stats(self, request: web.Request) -> web.Response:
         return web.json_response(
-            {"token_fetches": self.token_fetches, "sends": len(self.sends), "instance": self.instance}
+            {
+                "token_fetches": self.token_fetches,
+                "sends": len(self.sends),
+                "instance": self.instance,
+                # The scene of the QR code made last: what a phone in front of the screen would scan.
+                "last_scene": next(reversed(self.qrcodes.values()), None),
+            }
         )
 
     # --- outbound: the API -------------------------------------------------------------------------

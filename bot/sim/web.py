@@ -405,12 +405,26 @@ async def send(request: web.Request) -> web.StreamResponse:
         )
     if not secrets.compare_digest(str(form.get("_csrf", "")), state.csrf):
         raise web.HTTPSeeOther(_page_of(openid) + "&expired=1")
-    found = _action(request, form)
+    api = _api(request)
+    now = _clock(request).now()
+    if str(form.get("kind", "")) == "scan":  # 扫一扫: the QR code the account made last
+        try:
+            scene = (await api.stats()).get("last_scene")
+        except (aiohttp.ClientError, ValueError):
+            raise web.HTTPSeeOther(_page_of(openid)) from None
+        if not scene:
+            after = await _sync_instance(request, api)
+            state.remember(openid, Mine(after, _content(request).text("console_sim_no_qr"), now, note=True))
+            raise web.HTTPSeeOther(_page_of(openid))
+        found: tuple[dict[str, Any], str] | None = (
+            {"type": "event", "event": "SCAN", "scene": str(scene)},
+            _content(request).text("console_sim_sent_scan"),
+        )
+    else:
+        found = _action(request, form)
     if found is None:
         raise web.HTTPSeeOther(_page_of(openid))
     action, shown = found
-    api = _api(request)
-    now = _clock(request).now()
     try:
         after = await _sync_instance(request, api)
         state.remember(openid, Mine(after, shown, now))
