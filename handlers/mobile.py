@@ -23,8 +23,8 @@ from bot.domain.mobile import (
     Registered,
     Reported,
     branches,
-    confirm_incoming,
     consents,
+    decide_incoming,
     district_of,
     end_registration,
     incoming,
@@ -35,7 +35,6 @@ from bot.domain.mobile import (
     pending_of,
     register,
     report_in,
-    return_incoming,
     set_consent,
     submit_incoming,
 )
@@ -618,18 +617,7 @@ async def _confirm_incoming(ctx: Context, name: str) -> Reply:
     welcome = ctx.text("mobile_incoming_confirmed_notice")
 
     def write(session: Session) -> str | None:
-        done = confirm_incoming(session, where, name, who, now)
-        if done.outcome is not Outcome.DONE or done.openid is None or done.member_id is None:
-            return None
-        audit.record(session, now, who, "confirm_incoming", where, incoming=done.entry_id)
-        add_system_notice(
-            session,
-            now,
-            key=f"mobile_incoming_confirmed:{done.entry_id}",
-            text=welcome,
-            member_ids=[done.member_id],
-        )
-        return done.openid
+        return decide_incoming(session, where, name, who, now, notice=welcome).openid
 
     openid = await ctx.db.run(write)
     if openid is None:
@@ -648,14 +636,8 @@ async def _return_incoming(ctx: Context, name: str, reason: str) -> Reply:
     text = ctx.text("mobile_incoming_returned_notice", reason=reason)
 
     def write(session: Session) -> bool:
-        done = return_incoming(session, where, name, reason, who, now)
-        if done.outcome is not Outcome.DONE or done.openid is None:
-            return False
-        audit.record(session, now, who, "return_incoming", where, incoming=done.entry_id)
-        add_system_notice(
-            session, now, key=f"mobile_incoming_returned:{done.entry_id}", text=text, openids=[done.openid]
-        )
-        return True
+        done = decide_incoming(session, where, name, who, now, notice=text, reason=reason)
+        return done.outcome is Outcome.DONE
 
     if not await ctx.db.run(write):
         return TextReply(ctx.text("mobile_incoming_none", name=name))

@@ -18,10 +18,10 @@ from bot.clock import FixedClock
 from bot.content import load_content
 from bot.domain.mobile import report_in, set_consent, submit_incoming
 from bot.domain.privacy import Vault
-from models import AuditEntry, Member, MobileReport
+from models import AuditEntry, Binding, Member, MobileReport, Notice, OutboxRow
 from tests.community import BRANCH1, BRANCH2, seed
 from tests.conftest import DATA_KEY, T0, AppFactory
-from tests.console import get, log_in
+from tests.console import csrf_of, get, log_in, post
 from tests.helpers import services
 
 TEXTS = load_content()
@@ -160,3 +160,68 @@ async def test_the_export_is_audited_without_phones_or_coordinates(
         kept = await session.scalar(select(MobileReport.latitude))
     assert kept == 31.3  # kept by consent, never shown
     assert BRANCH2  # the other branch's 刘洋 is in the community's rows above
+
+
+async def test_a_secretary_confirms_or_returns_an_incoming_registration_on_the_page(
+    make_client: AppFactory, clock: FixedClock
+) -> None:
+    client = await make(make_client)
+    await log_in(client, clock, "o-YX-002")  # 林晓梅, 第一网格: 张新来 waits for her
+    resp, html = await get(client, "/console/mobile")
+    assert 'action="/console/mobile/incoming"' in html
+    # 退回 needs a reason; without the page's token nothing happens.
+    resp, _ = await post(client, "/console/mobile/incoming", {"name": "张新来", "decision": "return"})
+    assert resp.status == 403
+    token = csrf_of(html)
+    resp, _ = await post(
+        client, "/console/mobile/incoming", {"_csrf": token, "name": "张新来", "decision": "return"}
+    )
+    resp, html = await get(client, resp.headers["Location"])
+    assert say("console_mobile_incoming_missing", name="张新来") in html
+    # Confirmed: chat's answer, chat's audit entry, and the guest is a member bound to their WeChat.
+    resp, _ = await post(
+        client, "/console/mobile/incoming", {"_csrf": token, "name": "张新来", "decision": "confirm"}
+    )
+    assert resp.status == 303
+    resp, html = await get(client, resp.headers["Location"])
+    assert say("mobile_incoming_confirmed", name="张新来") in html
+    assert say("console_mobile_in_heading", pending=0) in html
+    assert [e.scope for e in await audits(client, "confirm_incoming")] == [BRANCH1]
+    async with services(client).db.read() as session:
+        guest = await session.scalar(select(Member).where(Member.name == "张新来"))
+        binding = await session.get(Binding, "o-guest")
+    assert (
+        guest is not None and guest.kind == "流入" and binding is not None and binding.member_id == guest.id
+    )
+    async with services(client).db.read() as session:  # told as in chat (the outbound engine sends it)
+        notice = await session.scalar(select(Notice).where(Notice.author.like("mobile_incoming_confirmed:%")))
+        rows = (await session.scalars(select(OutboxRow).where(OutboxRow.member_id == guest.id))).all()
+    assert notice is not None and notice.text == say("mobile_incoming_confirmed_notice") and len(rows) == 1
+    # Again: nothing waits any more (chat's words).
+    resp, _ = await post(
+        client, "/console/mobile/incoming", {"_csrf": token, "name": "张新来", "decision": "confirm"}
+    )
+    resp, html = await get(client, resp.headers["Location"])
+    assert say("mobile_incoming_none", name="张新来") in html
+
+
+async def test_another_branch_cannot_decide_an_incoming_registration(
+    make_client: AppFactory, clock: FixedClock
+) -> None:
+    client = await make(make_client)
+    await log_in(client, clock, "o-YX-003")  # 陈志强, 第二网格: not his
+    resp, html = await get(client, "/console/mobile")
+    token = csrf_of(html)
+    resp, _ = await post(
+        client,
+        "/console/mobile/incoming",
+        {"_csrf": token, "name": "张新来", "decision": "return", "reason": "不是本支部"},
+    )
+    resp, html = await get(client, resp.headers["Location"])
+    assert say("mobile_incoming_none", name="张新来") in html
+    assert await audits(client, "return_incoming") == []
+    resp, _ = await post(client, "/console/logout", {"_csrf": token})
+    await log_in(client, clock, "o-grid")  # a grid worker manages no mobile members
+    resp, html = await get(client, "/console/mobile")
+    resp, _ = await post(client, "/console/mobile/incoming", {"_csrf": csrf_of(html), "name": "张新来"})
+    assert resp.status == 403

@@ -75,6 +75,7 @@ ROUTES = {
     ("POST", "/console/dues/import/confirm"),
     # mobile
     ("GET", "/console/mobile"),
+    ("POST", "/console/mobile/incoming"),
     # imports
     ("GET", "/console/imports"),
     ("POST", "/console/imports/check"),

@@ -18,7 +18,14 @@ from bot.console.pages import refuse, render
 from bot.console.views import _int, _month, _months
 from bot.domain import audit
 from bot.domain.dues import month_label
-from bot.domain.mobile import MobileMember, incoming, mobile_members, reported_months
+from bot.domain.mobile import (
+    MobileMember,
+    Outcome,
+    decide_incoming,
+    incoming,
+    mobile_members,
+    reported_months,
+)
 from bot.domain.places import path_key
 from bot.domain.policy import Action, scope
 from bot.domain.privacy import Vault, mask_phone
@@ -29,6 +36,7 @@ PAGE = 50
 
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/mobile", mobile_page, name="mobile")
+    router.add_post("/mobile/incoming", decide, name="mobile_incoming")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +129,7 @@ async def mobile_page(request: web.Request) -> web.StreamResponse:
     return await render(
         request,
         "mobile_list.html",
+        said=_said(request),
         rows=[_row(request, row) for row in shown],
         total=len(found.rows),
         reported=sum(1 for row in found.rows if row.reported),
@@ -135,6 +144,50 @@ async def mobile_page(request: web.Request) -> web.StreamResponse:
         unit_name=where.rsplit("/", 1)[-1] if where else t("console_everything"),
         xlsx="?" + urlencode({"month": month, "format": "xlsx"}),
     )
+
+
+async def decide(request: web.Request) -> web.StreamResponse:
+    """流入确认 / 流入退回 from the page (chat's commands, the same domain function): a 流入 registration
+    waiting in the user's scope is confirmed, or returned with the reason; the person is told as in chat."""
+    who = user(request)
+    where = scope(who.identity, Action.MANAGE_MOBILE)
+    if where is None:
+        return await refuse(request, 403, "console_forbidden")
+    form = await request.post()
+    name = str(form.get("name", "")).strip()[:50]
+    returning = form.get("decision") == "return"
+    reason = str(form.get("reason", "")).strip()[:200] if returning else None
+    if not name or (returning and not reason):
+        raise web.HTTPSeeOther("/console/mobile?" + urlencode({"missing": 1, "name": name}))
+    t, now = content(request).text, clock(request).now()
+    notice = (
+        t("mobile_incoming_returned_notice", reason=reason)
+        if reason is not None
+        else t("mobile_incoming_confirmed_notice")
+    )
+    done = await services(request).db.run(
+        lambda session: decide_incoming(session, where, name, who.actor, now, notice=notice, reason=reason)
+    )
+    if done.outcome is not Outcome.DONE:
+        raise web.HTTPSeeOther("/console/mobile?" + urlencode({"none": 1, "name": name}))
+    if reason is None and done.openid:
+        services(request).identities.invalidate(done.openid)  # a member now: their menu changes at once
+    outcome = "returned" if reason is not None else "confirmed"
+    raise web.HTTPSeeOther("/console/mobile?" + urlencode({outcome: 1, "name": name}))
+
+
+def _said(request: web.Request) -> str | None:
+    """The answer to the last 确认 / 退回, in chat's words."""
+    t, name = content(request).text, request.query.get("name", "")[:50]
+    for flag, key in (
+        ("confirmed", "mobile_incoming_confirmed"),
+        ("returned", "mobile_incoming_returned"),
+        ("none", "mobile_incoming_none"),
+        ("missing", "console_mobile_incoming_missing"),
+    ):
+        if request.query.get(flag):
+            return t(key, name=name)
+    return None
 
 
 def _row(request: web.Request, row: Row) -> dict[str, Any]:

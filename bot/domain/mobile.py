@@ -24,11 +24,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from bot.domain import audit
 from bot.domain.binding import in_scope
 from bot.domain.places import natural_key
 from bot.domain.points import award
 from bot.domain.policy import within
-from bot.outbound.notices import secretaries_for
+from bot.outbound.notices import add_system_notice, secretaries_for
 from models import Binding, IncomingMember, Member, MobileRegistration, MobileReport, OrgUnit
 
 MOBILE_KIND = "流动"
@@ -603,6 +604,36 @@ def return_incoming(
     entry.status, entry.reason = "returned", reason[:200]
     entry.decided_by, entry.decided_at, entry.updated_at = actor, now, now
     return Decided(Outcome.DONE, entry.id, entry.openid)
+
+
+def decide_incoming(
+    session: Session,
+    scope_path: str,
+    name: str,
+    actor: str,
+    now: datetime,
+    *,
+    notice: str,
+    reason: str | None = None,
+) -> Decided:
+    """`流入确认 姓名` (no `reason`) or `流入退回 姓名 原因`, as chat and the console take them: the
+    decision, its audit entry, and the person told (`notice`: the welcome, or the return with its reason).
+    NOT_FOUND: no such registration waits in the scope."""
+    if reason is None:
+        done = confirm_incoming(session, scope_path, name, actor, now)
+        if done.outcome is not Outcome.DONE or done.openid is None or done.member_id is None:
+            return Decided(Outcome.NOT_FOUND)
+        audit.record(session, now, actor, "confirm_incoming", scope_path, incoming=done.entry_id)
+        key = f"mobile_incoming_confirmed:{done.entry_id}"
+        add_system_notice(session, now, key=key, text=notice, member_ids=[done.member_id])
+        return done
+    done = return_incoming(session, scope_path, name, reason, actor, now)
+    if done.outcome is not Outcome.DONE or done.openid is None:
+        return Decided(Outcome.NOT_FOUND)
+    audit.record(session, now, actor, "return_incoming", scope_path, incoming=done.entry_id)
+    key = f"mobile_incoming_returned:{done.entry_id}"
+    add_system_notice(session, now, key=key, text=notice, openids=[done.openid])
+    return done
 
 
 def is_guest(member: Member) -> bool:
