@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -19,3 +20,13 @@ def artifacts(tmp_path: Path) -> Path:
 
 def launch_args() -> list[str]:
     return ["--no-sandbox"] if os.geteuid() == 0 else []
+
+
+# An office PC's screen (the console's smallest supported desktop), in Chinese.
+DESKTOP: dict[str, Any] = {"viewport": {"width": 1366, "height": 768}, "locale": "zh-CN"}
+
+
+def watch(page: Any, errors: list[str]) -> None:
+    """Collect a page's script errors and any pop-up (the console has none) into `errors`."""
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda dialog: errors.append(f"a pop-up: {dialog.message}"))

@@ -20,7 +20,7 @@ from bot.content import load_content
 from bot.outbound.notices import Channel
 from bot.outbound.sizes import MAX_CHARS
 from models import AuditEntry, Notice, OutboxRow
-from tests.browser import artifacts, launch_args
+from tests.browser import DESKTOP, artifacts, launch_args, watch
 from tests.community import BRANCH1, BRANCH2, COMMUNITY, GROUP1, seed
 from tests.conftest import AppFactory, StackFactory
 from tests.console import csrf_of, get, log_in, post
@@ -396,11 +396,10 @@ async def test_compose_preview_confirm_in_a_browser(
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, headless=True, args=args)
         try:
-            context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+            context = await browser.new_context(**DESKTOP)
             page = await context.new_page()
             errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("dialog", lambda dialog: errors.append(f"a pop-up: {dialog.message}"))
+            watch(page, errors)
             page.on(
                 "response",
                 lambda r: (

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.clock import FixedClock
 from bot.content import load_content
-from tests.browser import artifacts, launch_args
+from tests.browser import DESKTOP, artifacts, launch_args, watch
 from tests.community import seed
 from tests.conftest import AppFactory
 from tests.helpers import services
@@ -40,11 +40,10 @@ async def test_a_secretary_logs_in_by_the_chat_code_in_a_browser(
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, headless=True, args=args)
         try:
-            context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+            context = await browser.new_context(**DESKTOP)
             page = await context.new_page()
             errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("dialog", lambda dialog: errors.append(f"a pop-up: {dialog.message}"))
+            watch(page, errors)
 
             await page.goto(f"{base}/console/")
             assert page.url == f"{base}/console/login"

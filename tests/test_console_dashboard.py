@@ -25,7 +25,7 @@ from bot.domain.dues_ledger import Recorder, pay_months
 from bot.outbound import notice_reach
 from bot.outbound.notices import Audience, enqueue_announcement, preview
 from models import Attendance, Event, Invitation, Member, OutboxRow, RequestTicket
-from tests.browser import artifacts, launch_args
+from tests.browser import DESKTOP, artifacts, launch_args
 from tests.community import BRANCH1, BRANCH2, COMMUNITY, GROUP1, STREET, seed
 from tests.conftest import AppFactory
 from tests.console import get, log_in
@@ -337,7 +337,6 @@ async def test_a_cached_section_follows_a_change(make_client: AppFactory, clock:
     number = "YX-004"
     based = update(Member).where(Member.number == number).values(dues_base_fen=300000)
     await db.run(lambda session: session.execute(based))
-    dashboard.forget()
     await log_in(client, clock, "o-YX-002")
     _, before = await get(client, "/console/")
     _, again = await get(client, "/console/")
@@ -388,7 +387,7 @@ async def test_the_dashboard_and_its_charts_in_a_browser(
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, headless=True, args=args)
         try:
-            context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+            context = await browser.new_context(**DESKTOP)
             await context.add_cookies(cookies)  # type: ignore[arg-type]
             page = await context.new_page()
             problems: list[str] = []

@@ -20,7 +20,7 @@ from bot.content import load_content
 from bot.domain import console
 from bot.domain.importing import import_org, message
 from models import Member, OrgUnit
-from tests.browser import artifacts, launch_args
+from tests.browser import DESKTOP, artifacts, launch_args, watch
 from tests.community import seed
 from tests.conftest import AppFactory
 from tests.console import csrf_of, get, log_in, login_page, post
@@ -213,11 +213,10 @@ async def test_in_a_browser_a_bad_roster_shows_its_row_then_a_good_one_is_import
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, headless=True, args=args)
         try:
-            context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+            context = await browser.new_context(**DESKTOP)
             page = await context.new_page()
             errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("dialog", lambda dialog: errors.append(f"a pop-up: {dialog.message}"))
+            watch(page, errors)
             await page.goto(f"{base}/console/login")
             await page.fill("#name", "管理员")
             await page.fill("#password", "correct horse battery")

@@ -21,7 +21,7 @@ from bot.clock import FixedClock
 from bot.content import load_content
 from models import Admin, AuditEntry, Notice, OutboxRow, RequestPhoto, RequestTicket
 from models.db import Database
-from tests.browser import artifacts, launch_args
+from tests.browser import DESKTOP, artifacts, launch_args, watch
 from tests.community import BRANCH1, BRANCH2, seed
 from tests.conftest import T0, AppFactory
 from tests.console import csrf_of, get, log_in, post
@@ -396,11 +396,10 @@ async def test_a_grid_worker_takes_and_closes_a_request_in_a_browser(
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, headless=True, args=args)
         try:
-            context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+            context = await browser.new_context(**DESKTOP)
             page = await context.new_page()
             errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("dialog", lambda dialog: errors.append(f"a pop-up: {dialog.message}"))
+            watch(page, errors)
             await page.goto(f"{base}/console/")
             command = (await page.inner_text("#code-command")).strip()
             await WeChatUser(client, clock, openid="o-grid").send(command)

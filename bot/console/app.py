@@ -26,7 +26,8 @@ from bot.console import (
     theme_pages,
     views,
 )
-from bot.console.deps import STORAGE, WIRING, Wiring, clock, services
+from bot.console.dashboard import SectionCache
+from bot.console.deps import SECTIONS, STORAGE, WIRING, Wiring, clock, services
 from bot.console.sessions import DatabaseStorage
 from bot.domain import dues
 
@@ -62,6 +63,7 @@ def console_app(wiring: Wiring, *, secure_cookies: bool = False) -> web.Applicat
     )
     app[WIRING] = wiring
     app[STORAGE] = storage
+    app[SECTIONS] = SectionCache()
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),

@@ -16,7 +16,7 @@ from pygal.style import Style
 from sqlalchemy import select
 
 from bot.console import dashboard
-from bot.console.deps import content, services, settings, user
+from bot.console.deps import content, sections, services, settings, user
 from bot.console.pages import refuse
 from bot.console.views import _month
 from models import OrgUnit
@@ -105,8 +105,9 @@ async def chart(request: web.Request) -> web.StreamResponse:
                 return await refuse(request, 404, "console_not_found")
     s = settings(request)
     options = dashboard.Options(s.dues_start_month, s.timezone, s.dues_rounding)
+    cache = sections(request)
     trend = await db.run(
-        lambda session: dashboard.section_trend(session, who.identity, section, unit, month, options)
+        lambda session: dashboard.section_trend(session, cache, who.identity, section, unit, month, options)
     )
     if trend is None:
         return await refuse(request, 403, "console_forbidden")

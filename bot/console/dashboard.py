@@ -252,8 +252,33 @@ FINGERPRINTS: dict[str, list[Any]] = {
     "theme": [*_UNITS, *_latest(Event), *_grows(Invitation), *_grows(Attendance), *_grows(EventRecord)],
     "mobile": [*_UNITS, *_latest(MobileRegistration), *_grows(MobileReport)],
 }
-CACHE_SIZE = 256
-_cache: dict[tuple[object, ...], tuple[tuple[object, ...], tuple[object, Trend]]] = {}
+
+
+class SectionCache:
+    """Each section's figures for a unit and month, kept with the fingerprint they were made at (one per
+    console app: it lives on the app, not in the module)."""
+
+    SIZE = 256
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[object, ...], tuple[tuple[object, ...], tuple[object, Trend]]] = {}
+
+    def part(
+        self, session: Session, section: str, unit_path: str, months: list[str], o: Options
+    ) -> tuple[object, Trend]:
+        """A section's month and trend: from the cache when nothing it is made of has changed."""
+        key = (section, unit_path, months[-1], o)
+        mark = fingerprint(session, section)
+        if mark is not None:
+            kept = self._kept.get(key)
+            if kept is not None and kept[0] == mark:
+                return kept[1]
+        made = _PARTS[section](session, unit_path, months, o)
+        if mark is not None:
+            if len(self._kept) >= self.SIZE:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[key] = (mark, made)
+        return made
 
 
 def fingerprint(session: Session, section: str) -> tuple[object, ...] | None:
@@ -264,48 +289,31 @@ def fingerprint(session: Session, section: str) -> tuple[object, ...] | None:
     return tuple(row)
 
 
-def _part(
-    session: Session, section: str, unit_path: str, months: list[str], o: Options
-) -> tuple[object, Trend]:
-    """A section's month and trend: from the cache when nothing it is made of has changed."""
-    bind = session.get_bind()
-    where = str(bind.engine.url)  # one process may serve several databases (the tests)
-    key = (where, section, unit_path, months[-1], o)
-    mark = fingerprint(session, section)
-    if mark is not None:
-        kept = _cache.get(key)
-        if kept is not None and kept[0] == mark:
-            return kept[1]
-    made = _PARTS[section](session, unit_path, months, o)
-    if mark is not None:
-        if len(_cache) >= CACHE_SIZE:
-            _cache.pop(next(iter(_cache)))
-        _cache[key] = (mark, made)
-    return made
-
-
-def forget() -> None:
-    """Empty the cache (tests that compare a cold and a warm page)."""
-    _cache.clear()
-
-
 def section_trend(
-    session: Session, identity: Identity, section: str, unit_path: str, month: str, o: Options
+    session: Session,
+    cache: SectionCache,
+    identity: Identity,
+    section: str,
+    unit_path: str,
+    month: str,
+    o: Options,
 ) -> Trend | None:
     """One section's trend (a chart), or None when the viewer may not see it over the unit."""
     if section not in _PARTS or not may_see(identity, section, unit_path):
         return None
-    return _part(session, section, unit_path, trend_months(month), o)[1]
+    return cache.part(session, section, unit_path, trend_months(month), o)[1]
 
 
-def month_view(session: Session, identity: Identity, unit_path: str, month: str, o: Options) -> Month:
+def month_view(
+    session: Session, cache: SectionCache, identity: Identity, unit_path: str, month: str, o: Options
+) -> Month:
     name = session.scalar(select(OrgUnit.name).where(OrgUnit.path == unit_path)) if unit_path else ""
     view = Month(unit_path, name or "", month)
     months = trend_months(month)
     for section in _PARTS:
         if not may_see(identity, section, unit_path):
             continue
-        part, trend = _part(session, section, unit_path, months, o)
+        part, trend = cache.part(session, section, unit_path, months, o)
         setattr(view, section, part)
         view.trends[section] = trend
     parent = session.scalar(select(OrgUnit.id).where(OrgUnit.path == unit_path)) if unit_path else None

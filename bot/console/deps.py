@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot.clock import Clock
+from bot.console.dashboard import SectionCache
 from bot.console.sessions import DatabaseStorage
 from bot.content import Content
 from bot.domain.policy import Identity
@@ -28,6 +29,7 @@ class Wiring:
 
 WIRING = web.AppKey("console_wiring", Wiring)
 STORAGE = web.AppKey("console_storage", DatabaseStorage)
+SECTIONS = web.AppKey("console_sections", SectionCache)  # the dashboard's per-process figures
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +64,7 @@ def user(request: web.Request) -> User:
     if not isinstance(found, User):
         raise web.HTTPFound("/console/login")
     return found
+
+
+def sections(request: web.Request) -> SectionCache:
+    return request.config_dict[SECTIONS]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import ARRAY, Table, Text, cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, aliased
 
@@ -647,11 +647,13 @@ def apply_early_reports(session: Session, msgids: Sequence[str], now: datetime) 
 def _report_lock(session: Session, msgids: Sequence[str]) -> None:
     """Serialise a report and the write of its send (PostgreSQL; SQLite's one writer does already): whichever
     comes second sees what the first committed, so a report is either applied or kept, never lost between
-    the two. Transaction-scoped advisory locks, taken in one order."""
+    the two. Transaction-scoped advisory locks, a wave's in one statement (msgids are unique to a send, so
+    two transactions share at most the one a report locks: no order is needed)."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    for msgid in sorted(set(msgids)):
-        session.execute(select(func.pg_advisory_xact_lock(func.hashtext("wechat-report:" + msgid))))
+    wanted = sorted({"wechat-report:" + m for m in msgids})
+    key = func.unnest(cast(wanted, ARRAY(Text))).column_valued("key")
+    session.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
 
 
 def _keep_early(
