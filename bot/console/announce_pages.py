@@ -131,7 +131,11 @@ async def list_page(request: web.Request) -> web.StreamResponse:
             wrap=True,
         )
         return await xlsx_download(
-            request, filename="通知公告.xlsx", sheet=sheet, action="export_announcements", scope=where
+            request,
+            filename=say("console_announce_filename"),
+            sheet=sheet,
+            action="export_announcements",
+            scope=where,
         )
     return await render(request, "announce_list.html", page=page, rows=rows)
 

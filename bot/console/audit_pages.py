@@ -92,7 +92,7 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
         header = [say(f"console_audit_col_{c}") for c in ("at", "actor", "action", "scope", "detail")]
         return await xlsx_download(
             request,
-            filename="查阅记录.xlsx",
+            filename=content(request).text("console_audit_filename"),
             sheet=Sheet(say("console_audit_sheet"), header, [r.cells() for r in rows]),
             action="export_audit_log",
             scope=None,

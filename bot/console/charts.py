@@ -50,9 +50,10 @@ SCRIPT = re.compile(rb"<script\b.*?</script>", re.DOTALL)
 SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
-def short_label(month: str) -> str:
+def short_label(month: str, t: Callable[..., str]) -> str:
     """`2026-11` → `11月`, January with its year (`2027年1月`) so the year change shows."""
-    return f"{int(month[:4])}年1月" if month.endswith("-01") else f"{int(month[5:7])}月"
+    year, number = int(month[:4]), int(month[5:7])
+    return t("console_chart_january", year=year) if number == 1 else t("console_chart_month", month=number)
 
 
 def svg_of(trend: dashboard.Trend, t: Callable[..., str]) -> bytes:
@@ -81,7 +82,7 @@ def svg_of(trend: dashboard.Trend, t: Callable[..., str]) -> bytes:
         margin_bottom=24,
     )
     chart.title = t(trend.title_key)
-    chart.x_labels = [short_label(m) for m in trend.months]
+    chart.x_labels = [short_label(m, t) for m in trend.months]
     for series in trend.series:
         chart.add(t(series.key), [None if v is None else round(v * 100, 1) for v in series.values])
     # pygal writes its config as a <script> even with js=[]: the chart needs none (and its CSP allows none).

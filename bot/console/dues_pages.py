@@ -160,7 +160,9 @@ async def dues_page(request: web.Request) -> web.StreamResponse:
         sheet = Sheet(say("dues_cli_sheet"), header, [dues_report.cells(r, say) for r in view.rows])
         return await xlsx_download(
             request,
-            filename=f"党费明细-{view.unit_name or say('console_everything')}-{month}.xlsx",
+            filename=say(
+                "console_dues_filename", unit=view.unit_name or say("console_everything"), month=month
+            ),
             sheet=sheet,
             action="export_dues_report",
             scope=unit or None,
