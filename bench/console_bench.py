@@ -374,13 +374,22 @@ class Run:
     problems: list[str] = field(default_factory=list)
 
 
-def measure(built: seed_branches.Built, size: Size, postgres: str) -> Run:
+def measure(
+    built: seed_branches.Built, size: Size, postgres: str, *, keep: bool = False, reuse: str | None = None
+) -> Run:
+    """Seed a scratch database (or `reuse` one kept by an earlier `keep` run) and time the child on it;
+    the database is dropped unless `keep`."""
     run = Run(size)
-    name = f"pb_bench_console_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    name = reuse or f"pb_bench_console_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     url = td._url_for(postgres, name)
     town = seed_requests.Town.of(built.path, size.branches)
     plan = seed_requests.Plan(town, size.month, size.open)
     try:
+        if reuse:
+            secretary = built.shape.first_of_branch(0) + 5
+            found = _run_child(url, {"n": size.n, "secretary": secretary})
+            run.phases, run.problems = found["phases"], found["problems"]
+            return run
         started = time.perf_counter()
         asyncio.run(td._pg_exec(postgres, f"CREATE DATABASE {name}"))
         asyncio.run(td._pg_load(url, built.path))
@@ -395,7 +404,10 @@ def measure(built: seed_branches.Built, size: Size, postgres: str) -> Run:
         found = _run_child(url, {"n": size.n, "secretary": secretary})
         run.phases, run.problems = found["phases"], found["problems"]
     finally:
-        asyncio.run(td._pg_exec(postgres, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        if keep or reuse:
+            print(f"database kept: {name} (--reuse {name})")
+        else:
+            asyncio.run(td._pg_exec(postgres, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     return run
 
 
@@ -430,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--postgres", help="a PostgreSQL URL (postgresql+asyncpg://…/postgres)")
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the seeded database (prints its name)")
+    parser.add_argument("--reuse", metavar="NAME", help="time a database kept by --keep; seed nothing")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -442,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory():
         built = seed_branches.branches_db(size.members, size.branches)
         print(f"seeded street: {built.path.name} ({'cached' if built.cached else f'{built.seconds:.0f} s'})")
-        run = measure(built, size, args.postgres)
+        run = measure(built, size, args.postgres, keep=args.keep, reuse=args.reuse)
     print(f"seed: {run.seed_s:.0f} s; rows: {run.rows}")
     print(f"load average: {td.load_average()}")
     print(table(run))

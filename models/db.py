@@ -284,3 +284,16 @@ def dialect_insert(session: Session) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert
+
+
+def ids_in(session: Session | Connection, column: Any, ids: Sequence[int]) -> Any:
+    """`column IN ids` for a chunk of a few thousand ids: on PostgreSQL `column = ANY(:ids)`, one array
+    parameter (an expanded IN renders and casts a parameter per id: seconds for a street's chunks); on
+    SQLite the plain IN."""
+    dialect = session.get_bind().dialect if isinstance(session, Session) else session.dialect
+    if dialect.name == "postgresql":
+        from sqlalchemy import Integer, any_, bindparam
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    return column.in_(list(ids))
