@@ -279,6 +279,7 @@ async def child(url: str, spec: dict[str, Any]) -> dict[str, Any]:
         wechat_appid="wx0123456789abcdef",
         database_url=url,
         data_key=DATA_KEY,
+        dues_start_month=MONTHS[0],  # the ledger's first month: every member owes from it
         identity_poll_s=0,
         write_behind_interval_s=3600,
         _env_file=None,

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.console.changes import Feed, Tracker
 from bot.domain import dues, mobile, request_rates, theme_day
 from bot.domain.places import path_key
 from bot.domain.policy import Action, Identity, scope, within
@@ -36,6 +37,7 @@ from models import (
     RequestRating,
     RequestTicket,
 )
+from models.db import ids_in
 
 TREND_MONTHS = 12
 
@@ -160,22 +162,17 @@ def trend_months(month: str) -> list[str]:
     return [dues.add_months(month, n) for n in range(-(TREND_MONTHS - 1), 1)]
 
 
-# --- one section: its month and its trend, from one range call -----------------------------------------
+# --- one section: its month and its trend, from the domain's figures ------------------------------------
 
 
-def _dues(session: Session, unit: str, months: list[str], o: Options) -> tuple[DuesPart, Trend]:
-    start = dues.start_month(session, o.dues_start, o.timezone)
-    found = dues.totals_by_month(session, unit, months, start=start, rounding=o.rounding)
-    last = found[months[-1]]
+def _dues(totals: dict[str, dues.Totals], months: list[str]) -> tuple[DuesPart, Trend]:
+    last = totals[months[-1]]
     part = DuesPart(last.rate, last.due, last.paid, yuan(last.due_fen), yuan(last.paid_fen), last.behind)
-    values = [found[m].rate if found[m].due else None for m in months]
+    values = [totals[m].rate if totals[m].due else None for m in months]
     return part, Trend("dues", "console_dues_heading", months, [Series("console_dues_rate", values)])
 
 
-def _requests(
-    session: Session, unit: str, months: list[str], o: Options
-) -> tuple[list[request_rates.Rates], Trend]:
-    found = request_rates.rates_by_month(session, months, unit)
+def _requests(found: dict[str, list[request_rates.Rates]], months: list[str]) -> tuple[object, Trend]:
     totals = [found[m][0] for m in months]
     series = [
         Series("console_rate_response", [r.response_rate for r in totals]),
@@ -185,8 +182,7 @@ def _requests(
     return found[months[-1]], Trend("requests", "console_requests_heading", months, series)
 
 
-def _theme(session: Session, unit: str, months: list[str], o: Options) -> tuple[ThemePart, Trend]:
-    found = theme_day.overview_by_month(session, unit, months)
+def _theme(found: dict[str, list[theme_day.BranchMonth]], months: list[str]) -> tuple[object, Trend]:
     parts = [ThemePart(found[m]) for m in months]
     series = [
         Series("console_dashboard_theme_mean", [p.mean_rate for p in parts]),
@@ -195,14 +191,14 @@ def _theme(session: Session, unit: str, months: list[str], o: Options) -> tuple[
     return parts[-1], Trend("theme", "console_theme_heading", months, series)
 
 
-def _mobile(session: Session, unit: str, months: list[str], o: Options) -> tuple[MobilePart, Trend]:
+def _mobile(session: Session, unit: str, months: list[str], o: Options) -> tuple[object, Trend]:
     found = mobile.reporting_by_month(session, months, unit)
     last = found[months[-1]]
     series = [Series("console_mobile_rate", [found[m].rate for m in months])]
     return MobilePart(last.total, last.reported), Trend("mobile", "console_mobile_heading", months, series)
 
 
-def _notices(session: Session, unit: str, months: list[str], o: Options) -> tuple[notice_reach.Reach, Trend]:
+def _notices(session: Session, unit: str, months: list[str], o: Options) -> tuple[object, Trend]:
     found = notice_reach.reach_by_month(session, unit, months, o.timezone)
     series = [
         Series("console_dashboard_notices_reached_rate", [found[m].reached_rate for m in months]),
@@ -211,82 +207,251 @@ def _notices(session: Session, unit: str, months: list[str], o: Options) -> tupl
     return found[months[-1]], Trend("notices", "console_dashboard_notices_heading", months, series)
 
 
-_PARTS: dict[str, Callable[[Session, str, list[str], Options], tuple[object, Trend]]] = {
-    "dues": _dues,
-    "requests": _requests,
-    "theme": _theme,
-    "mobile": _mobile,
-    "notices": _notices,
-}
+PARTS = ("dues", "requests", "theme", "mobile", "notices")
 
 
-# --- a per-process cache, checked against what the figures are made of -------------------------------
+# --- figures kept per process, recounted where they changed -----------------------------------------------
 #
-# A street's twelve months of dues (100 000 members) take seconds of Python; a section's figures are kept
-# per process with a fingerprint of every table they are computed from: the largest id of each table that
-# only grows (the dues ledger, bases, adjustments, invitations, attendance, records, report-ins, ticket
-# events) and the latest updated_at and largest id of each that changes in place (members, units,
-# tickets, ratings, events, registrations; each change stamps updated_at). The fingerprint is read (one
-# indexed query) on every request, in the database the figures come from, so a change made by any
-# process — or a past month's late payment or rating — is seen at once. The notices' figures are cheap
-# (the month's few notices) and the outbox changes all the time: they are not kept.
+# A street's twelve months of dues (100 000 members) take seconds; the figures are kept per console app
+# (one a process) and, on every request, a Tracker (bot/console/changes.py) says what changed since, in
+# the database they come from, so a change made by any process (a payment, a sign-in, a past month's late
+# rating) shows at once and costs only its own recount:
+#
+#   dues      each unit's counts (dues.unit_counts); a changed member, ledger row, base or adjustment
+#             recounts that member's unit (and the unit they left); a scope sums its units;
+#   requests  each month's counts per unit (request_rates.months_counts); a changed ticket, ticket event
+#             or rating recounts its month of filing; a scope's roll-up is kept until a recount;
+#   theme     each month's theme days of every unit (theme_day.overview_by_month); a changed event,
+#             invitation, sign-in or record recounts the event's month;
+#   mobile    the scope's report-in, kept whole until a registration or a report-in changes (~0.2 s for
+#             a street);
+#   notices   not kept: the month's few notices are cheap, and the outbox changes all the time.
+#
+# Units changed (renamed, moved, added) recount every section; a unit's rate recounts the dues.
+
+_UNIT_MARKS = [
+    select(func.max(OrgUnit.id)).scalar_subquery(),
+    select(func.max(OrgUnit.updated_at)).scalar_subquery(),
+]
 
 
-def _latest(model: Any) -> list[Any]:
-    return [
-        select(func.max(model.id)).scalar_subquery(),
-        select(func.max(model.updated_at)).scalar_subquery(),
-    ]
+def _dues_tracker() -> Tracker:
+    return Tracker(
+        [
+            Feed(Member.id, Member.id, Member.updated_at),
+            Feed(DuesEntry.id, DuesEntry.member_id),
+            Feed(DuesBase.id, DuesBase.member_id),
+            Feed(DuesAdjustment.id, DuesAdjustment.member_id),
+        ],
+        resets=[*_UNIT_MARKS, select(func.max(DuesUnitRate.id)).scalar_subquery()],
+    )
 
 
-def _grows(model: Any) -> list[Any]:
-    return [select(func.max(model.id)).scalar_subquery()]
+def _requests_tracker() -> Tracker:
+    by_ticket = (RequestTicket, RequestTicket.id == RequestEvent.ticket_id)
+    return Tracker(
+        [
+            Feed(RequestTicket.id, RequestTicket.filed_month, RequestTicket.updated_at),
+            Feed(RequestEvent.id, RequestTicket.filed_month, join=by_ticket),
+            Feed(
+                RequestRating.id,
+                RequestTicket.filed_month,
+                RequestRating.updated_at,
+                join=(RequestTicket, RequestTicket.id == RequestRating.ticket_id),
+            ),
+        ],
+        resets=_UNIT_MARKS,  # the roll-up to a scope, made per scope and kept, follows the tree
+    )
 
 
-_UNITS = [*_latest(OrgUnit), *_latest(Member)]
-FINGERPRINTS: dict[str, list[Any]] = {
-    "dues": [*_UNITS, *_grows(DuesEntry), *_grows(DuesBase), *_grows(DuesAdjustment), *_grows(DuesUnitRate)],
-    # Not every change of a ticket stamps its updated_at (a transfer, the job's unrated close), but every one
-    # writes a RequestEvent; a rating is its own row, changeable for 12 hours.
-    "requests": [*_UNITS, *_latest(RequestTicket), *_grows(RequestEvent), *_latest(RequestRating)],
-    "theme": [*_UNITS, *_latest(Event), *_grows(Invitation), *_grows(Attendance), *_grows(EventRecord)],
-    "mobile": [*_UNITS, *_latest(MobileRegistration), *_grows(MobileReport)],
-}
+def _theme_tracker() -> Tracker:
+    return Tracker(
+        [
+            Feed(Event.id, Event.month, Event.updated_at),
+            Feed(Invitation.id, Event.month, join=(Event, Event.id == Invitation.event_id)),
+            Feed(Attendance.id, Event.month, join=(Event, Event.id == Attendance.event_id)),
+            Feed(
+                EventRecord.id,
+                Event.month,
+                EventRecord.updated_at,
+                join=(Event, Event.id == EventRecord.event_id),
+            ),
+        ],
+        resets=_UNIT_MARKS,
+    )
+
+
+def _mobile_tracker() -> Tracker:
+    return Tracker(
+        [
+            Feed(MobileRegistration.id, MobileRegistration.id, MobileRegistration.updated_at),
+            Feed(MobileReport.id, MobileReport.id),
+            Feed(Member.id, Member.id, Member.updated_at),
+        ],
+        resets=_UNIT_MARKS,
+    )
+
+
+@dataclass(slots=True)
+class _DuesTrend:
+    """Every unit's dues counts over one trend's months (dues.unit_counts), and what they sum to per scope."""
+
+    tracker: Tracker = field(default_factory=_dues_tracker)
+    start: str | None = None
+    counts: dict[int, dict[str, list[int]]] = field(default_factory=dict)
+    members: dict[int, int] = field(default_factory=dict)  # member → unit counted in
+    paths: dict[int, str] = field(default_factory=dict)
+    version: int = 0
+    sums: dict[str, tuple[int, dict[str, dues.Totals]]] = field(default_factory=dict)
+
+    def totals(
+        self, session: Session, scope_path: str, months: list[str], o: Options
+    ) -> dict[str, dues.Totals]:
+        changed = self.tracker.look(session)
+        if changed is None or changed:
+            start = dues.start_month(session, o.dues_start, o.timezone)
+            if changed is None or start != self.start:
+                self.start = start
+                self.counts, self.members = dues.unit_counts(
+                    session, months, start=start, rounding=o.rounding
+                )
+                self.paths = {int(i): str(p) for i, p in session.execute(select(OrgUnit.id, OrgUnit.path))}
+            else:
+                self._recount(session, changed, months, o)
+            self.version += 1
+        kept = self.sums.get(scope_path)
+        if kept is not None and kept[0] == self.version:
+            return kept[1]
+        units = [
+            self.counts[u] for u, path in self.paths.items() if u in self.counts and within(path, scope_path)
+        ]
+        found = {m: dues.Totals.summed(m, (c[m] for c in units if m in c)) for m in months}
+        self.sums[scope_path] = (self.version, found)
+        return found
+
+    def _recount(self, session: Session, changed: set[int], months: list[str], o: Options) -> None:
+        ids = sorted(changed)
+        units = {self.members[m] for m in ids if m in self.members}
+        db = session.connection()
+        for start in range(0, len(ids), 5000):
+            part = ids[start : start + 5000]
+            units.update(
+                int(u) for (u,) in db.execute(select(Member.unit_id).where(ids_in(db, Member.id, part)))
+            )
+        if not units:
+            return
+        assert self.start is not None
+        counts, members = dues.unit_counts(
+            session, months, sorted(units), start=self.start, rounding=o.rounding
+        )
+        for unit in units:
+            self.counts.pop(unit, None)
+        self.counts.update(counts)
+        for member in [m for m, u in self.members.items() if u in units]:
+            del self.members[member]
+        self.members.update(members)
+
+
+@dataclass(slots=True)
+class _Monthly:
+    """A section's figures of every unit, per month, recounted for the months whose rows changed."""
+
+    tracker: Tracker
+    months: dict[str, Any] = field(default_factory=dict)
+    version: int = 0  # moves on every recount
+    views: dict[tuple[object, ...], tuple[int, Any]] = field(
+        default_factory=dict
+    )  # (scope, months) → its view
+
+    def get(
+        self, session: Session, months: list[str], count: Callable[[Session, list[str]], dict[str, Any]]
+    ) -> dict[str, Any]:
+        changed = self.tracker.look(session)
+        if changed is None:
+            self.months.clear()
+        else:
+            for month in changed:
+                self.months.pop(month, None)
+        missing = [m for m in months if m not in self.months]
+        if missing:
+            self.months.update(count(session, missing))
+            self.version += 1
+        return {m: self.months[m] for m in months}
+
+    def view(self, key: tuple[object, ...], make: Callable[[], Any]) -> Any:
+        """What `make` makes of the kept months for a scope, made again only after a recount (call `get`
+        first)."""
+        kept = self.views.get(key)
+        if kept is not None and kept[0] == self.version:
+            return kept[1]
+        if len(self.views) >= 256:
+            self.views.clear()
+        made = make()
+        self.views[key] = (self.version, made)
+        return made
 
 
 class SectionCache:
-    """Each section's figures for a unit and month, kept with the fingerprint they were made at (one per
-    console app: it lives on the app, not in the module)."""
+    """Each section's figures, kept with what tells their changes (one per console app: it lives on the
+    app, not in the module)."""
 
-    SIZE = 256
+    TRENDS = 4  # dues trends kept (a trend is every unit's twelve months)
+    SIZE = 256  # mobile figures kept (per unit and month)
 
     def __init__(self) -> None:
-        self._kept: dict[tuple[object, ...], tuple[tuple[object, ...], tuple[object, Trend]]] = {}
+        self._dues: dict[tuple[object, ...], _DuesTrend] = {}
+        self._requests = _Monthly(_requests_tracker())
+        self._theme = _Monthly(_theme_tracker())
+        self._mobile_tracker = _mobile_tracker()
+        self._mobile: dict[tuple[object, ...], tuple[object, Trend]] = {}
 
     def part(
         self, session: Session, section: str, unit_path: str, months: list[str], o: Options
     ) -> tuple[object, Trend]:
-        """A section's month and trend: from the cache when nothing it is made of has changed."""
-        key = (section, unit_path, months[-1], o)
-        mark = fingerprint(session, section)
-        if mark is not None:
-            kept = self._kept.get(key)
-            if kept is not None and kept[0] == mark:
-                return kept[1]
-        made = _PARTS[section](session, unit_path, months, o)
-        if mark is not None:
-            if len(self._kept) >= self.SIZE:
-                self._kept.pop(next(iter(self._kept)))
-            self._kept[key] = (mark, made)
-        return made
-
-
-def fingerprint(session: Session, section: str) -> tuple[object, ...] | None:
-    columns = FINGERPRINTS.get(section)
-    if columns is None:
-        return None
-    row = session.execute(select(*columns)).one()
-    return tuple(row)
+        """A section's month and trend, counted where its rows changed since the last request."""
+        if section == "dues":
+            key = (tuple(months), o)
+            trend = self._dues.pop(key, None) or _DuesTrend()
+            self._dues[key] = trend  # the latest used last
+            while len(self._dues) > self.TRENDS:
+                self._dues.pop(next(iter(self._dues)))
+            return _dues(trend.totals(session, unit_path, months, o), months)
+        if section == "requests":
+            counts = self._requests.get(session, months, request_rates.months_counts)
+            return self._requests.view(  # type: ignore[no-any-return]
+                (unit_path, tuple(months)),
+                lambda: _requests(
+                    request_rates.rates_by_month(session, months, unit_path, counts=counts), months
+                ),
+            )
+        if section == "theme":
+            everything = self._theme.get(
+                session, months, lambda s, missing: theme_day.overview_by_month(s, "", missing)
+            )
+            return self._theme.view(  # type: ignore[no-any-return]
+                (unit_path, tuple(months)),
+                lambda: _theme(
+                    {
+                        m: [b for b in everything[m] if theme_day.in_overview(b.path, unit_path)]
+                        for m in months
+                    },
+                    months,
+                ),
+            )
+        if section == "mobile":
+            if self._mobile_tracker.look(session) != set():
+                self._mobile.clear()
+            mobile_key = (unit_path, months[-1], o)
+            kept = self._mobile.get(mobile_key)
+            if kept is None:
+                kept = _mobile(session, unit_path, months, o)
+                if len(self._mobile) >= self.SIZE:
+                    self._mobile.pop(next(iter(self._mobile)))
+                self._mobile[mobile_key] = kept
+            return kept
+        if section == "notices":
+            return _notices(session, unit_path, months, o)
+        raise KeyError(section)
 
 
 def section_trend(
@@ -299,7 +464,7 @@ def section_trend(
     o: Options,
 ) -> Trend | None:
     """One section's trend (a chart), or None when the viewer may not see it over the unit."""
-    if section not in _PARTS or not may_see(identity, section, unit_path):
+    if section not in PARTS or not may_see(identity, section, unit_path):
         return None
     return cache.part(session, section, unit_path, trend_months(month), o)[1]
 
@@ -310,7 +475,7 @@ def month_view(
     name = session.scalar(select(OrgUnit.name).where(OrgUnit.path == unit_path)) if unit_path else ""
     view = Month(unit_path, name or "", month)
     months = trend_months(month)
-    for section in _PARTS:
+    for section in PARTS:
         if not may_see(identity, section, unit_path):
             continue
         part, trend = cache.part(session, section, unit_path, months, o)

@@ -18,6 +18,7 @@ from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, D
 from enum import StrEnum
 from functools import cache, lru_cache
 from importlib import resources
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -128,6 +129,11 @@ class Standard:
     retired: tuple[Bracket, ...]
     fixed: Mapping[str, int]
     branch_set: Mapping[str, Range]
+    # (base, retired, rounding) → bracket_amount's answer: a street's trend asks it 1.2 M times, and
+    # hashing the brackets for the lru_cache cost more than the lookup
+    amounts: dict[tuple[int, bool, str], tuple[int, Bracket]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
 
 def _brackets(items: Iterable[Mapping[str, object]]) -> tuple[Bracket, ...]:
@@ -252,7 +258,12 @@ def due_for(facts: Facts, month: str, rounding: str = "half_up") -> Due | None:
     base = facts.base_for(month)
     if base is None:
         return Due(month, None, Basis.NO_BASE)
-    amount, bracket = bracket_amount(base, standard.retired if retired else standard.employed, rounding)
+    key = (base, retired, rounding)
+    found = standard.amounts.get(key)
+    if found is None:
+        found = bracket_amount(base, standard.retired if retired else standard.employed, rounding)
+        standard.amounts[key] = found
+    amount, bracket = found
     return Due(month, amount, Basis.RETIRED if retired else Basis.EMPLOYED, base, bracket.rate)
 
 
@@ -487,23 +498,28 @@ class Collection:
 CHUNK = 2000
 
 
-def member_chunks(session: Session, scope_path: str) -> Iterable[list[tuple[int, str, str, str]]]:
-    """The active members of a subtree ("" is every unit) as (id, number, name, unit path), in chunks."""
+def member_chunks(
+    session: Session, scope_path: str, unit_ids: Sequence[int] | None = None
+) -> Iterable[list[tuple[int, str, str, str]]]:
+    """The active members of a subtree ("" is every unit) as (id, number, name, unit path), in chunks; with
+    `unit_ids`, only the members whose own unit is one of them."""
     from bot.domain.binding import in_scope
 
     last = 0
+    db = session.connection()
+    where = [Member.active.is_(True), in_scope(scope_path)]
+    if unit_ids is not None:
+        where.append(ids_in(db, Member.unit_id, unit_ids))
     while True:
         rows = [
             (int(i), str(n), str(name), str(path))
-            for i, n, name, path in session.connection()
-            .execute(
+            for i, n, name, path in db.execute(
                 select(Member.id, Member.number, Member.name, OrgUnit.path)
                 .join(OrgUnit, OrgUnit.id == Member.unit_id)
-                .where(Member.active.is_(True), Member.id > last, in_scope(scope_path))
+                .where(Member.id > last, *where)
                 .order_by(Member.id)
                 .limit(CHUNK)
-            )
-            .all()
+            ).all()
         ]
         if not rows:
             return
@@ -522,7 +538,7 @@ def collection_by_month(
 ) -> dict[str, Collection]:
     """`collection` for each of `months`: the members' facts and payments read once for all of them."""
     lines: dict[str, list[Line]] = {month: [] for month in months}
-    for month, (member_id, number, name, path), due, paid, run in _month_lines(
+    for month, (member_id, number, name, path), due, paid, run, _unit in _month_lines(
         session, scope_path, months, start, rounding
     ):
         lines[month].append(Line(member_id, number, name, path, due, paid, run))
@@ -540,9 +556,20 @@ class Totals:
     paid_fen: int
     behind: int  # members with BEHIND or more consecutive months unpaid before this one
 
+    COUNTS: ClassVar[tuple[str, ...]] = ("due", "paid", "due_fen", "paid_fen", "behind")
+
     @property
     def rate(self) -> float:
         return self.paid / self.due if self.due else 1.0
+
+    @classmethod
+    def summed(cls, month: str, parts: Iterable[Sequence[int]]) -> Totals:
+        """The totals of several units' counts (`unit_counts`) of one month."""
+        total = [0] * len(cls.COUNTS)
+        for part in parts:
+            for i, value in enumerate(part):
+                total[i] += value
+        return cls(month, *total)
 
     @classmethod
     def of(cls, found: Collection) -> Totals:
@@ -563,31 +590,61 @@ def totals_by_month(
     session: Session, scope_path: str, months: Sequence[str], *, start: str, rounding: str
 ) -> dict[str, Totals]:
     """`Totals.of(collection(...))` for each of `months`, from the same lines, counted as they go by."""
-    counts = {month: [0, 0, 0, 0, 0] for month in months}
-    for month, _, due, paid, run in _month_lines(session, scope_path, months, start, rounding):
-        c = counts[month]
-        if due.amount_fen != 0:
-            c[0] += 1
-            c[2] += due.amount_fen or 0
-            if paid:
-                c[1] += 1
-                c[3] += due.amount_fen or 0
-        if run >= BEHIND:
-            c[4] += 1
+    counts = {month: [0] * len(Totals.COUNTS) for month in months}
+    for month, _, due, paid, run, _unit in _month_lines(session, scope_path, months, start, rounding):
+        _count(counts[month], due, paid, run)
     return {month: Totals(month, *c) for month, c in counts.items()}
 
 
+def unit_counts(
+    session: Session,
+    months: Sequence[str],
+    unit_ids: Sequence[int] | None = None,
+    *,
+    start: str,
+    rounding: str,
+) -> tuple[dict[int, dict[str, list[int]]], dict[int, int]]:
+    """`totals_by_month`'s counts per member's own unit (unit id → month → counts in the order of
+    `Totals.COUNTS`), for every unit or only `unit_ids`, and the unit of each member counted: what a cache
+    of a whole street keeps, to recount only the units whose members changed. `Totals.summed` adds them."""
+    found: dict[int, dict[str, list[int]]] = {}
+    members: dict[int, int] = {}
+    for month, row, due, paid, run, unit_id in _month_lines(session, "", months, start, rounding, unit_ids):
+        members[row[0]] = unit_id
+        counts = found.setdefault(unit_id, {}).setdefault(month, [0] * len(Totals.COUNTS))
+        _count(counts, due, paid, run)
+    return found, members
+
+
+def _count(counts: list[int], due: Due, paid: bool, run: int) -> None:
+    """One member's month in a collection's totals: owes (and how much), paid, behind."""
+    if due.amount_fen != 0:
+        counts[0] += 1
+        counts[2] += due.amount_fen or 0
+        if paid:
+            counts[1] += 1
+            counts[3] += due.amount_fen or 0
+    if run >= BEHIND:
+        counts[4] += 1
+
+
 def _month_lines(
-    session: Session, scope_path: str, months: Sequence[str], start: str, rounding: str
-) -> Iterator[tuple[str, tuple[int, str, str, str], Due, bool, int]]:
-    """Every (month, member, due, paid, unpaid run) of the subtree's active members owing in `months`:
-    the one rule behind `collection`, `collection_by_month` and `totals_by_month`."""
+    session: Session,
+    scope_path: str,
+    months: Sequence[str],
+    start: str,
+    rounding: str,
+    unit_ids: Sequence[int] | None = None,
+) -> Iterator[tuple[str, tuple[int, str, str, str], Due, bool, int, int]]:
+    """Every (month, member, due, paid, unpaid run, member's unit id) of the subtree's active members (or
+    those of `unit_ids`) owing in `months`: the one rule behind `collection`, `collection_by_month`,
+    `totals_by_month` and `unit_counts`."""
     if not months:
         return
     ordered = sorted(set(months))
     first, last = ordered[0], ordered[-1]
     previous = {month: add_months(month, -1) for month in ordered}  # not 1.2 M calls for a street
-    for chunk in member_chunks(session, scope_path):
+    for chunk in member_chunks(session, scope_path, unit_ids):
         ids = [row[0] for row in chunk]
         facts = load_facts(session, ids, start)
         paid = paid_months(session, ids, add_months(first, -24), last)
@@ -606,4 +663,4 @@ def _month_lines(
                     run = unpaid_run(f, mine, month, rounding)
                 before = (month, due, run)
                 if due is not None:
-                    yield month, row, due, month in mine, run
+                    yield month, row, due, month in mine, run, f.unit_id

@@ -101,10 +101,15 @@ def rates(session: Session, month: str, scope_path: str, by: str = "unit") -> li
 
 
 def rates_by_month(
-    session: Session, months: Sequence[str], scope_path: str, by: str = "unit"
+    session: Session,
+    months: Sequence[str],
+    scope_path: str,
+    by: str = "unit",
+    counts: dict[str, dict[int, tuple[int, ...]]] | None = None,
 ) -> dict[str, list[Rates]]:
-    """`rates` for each of `months` (the trend), from one grouped query."""
-    all_counts = months_counts(session, months)
+    """`rates` for each of `months` (the trend), from one grouped query (or `counts`: `months_counts`'s,
+    kept by the caller)."""
+    all_counts = months_counts(session, months) if counts is None else counts
     units = session.execute(
         select(OrgUnit.id, OrgUnit.path, OrgUnit.name, OrgUnit.kind, OrgUnit.parent_id)
     ).all()

@@ -382,6 +382,11 @@ class BranchMonth:
     closed: bool
 
 
+def in_overview(path: str, scope_path: str) -> bool:
+    """Whether a unit's theme day is in the overview of `scope_path`: the units below it ("" every unit)."""
+    return not scope_path or path.startswith(scope_path + "/")
+
+
 def month_overview(session: Session, scope_path: str, month: str) -> list[BranchMonth]:
     """This month's theme day of every unit below `scope_path` that holds one: held (someone attended),
     attendance rate, record kept."""
@@ -405,7 +410,7 @@ def overview_by_month(
             )
             .order_by(OrgUnit.path)
         )
-        if not scope_path or row.path.startswith(scope_path + "/")
+        if in_overview(row.path, scope_path)
     ]
     ids = [event.id for event, _, _ in events]
     present: dict[int, int] = {}

@@ -1,0 +1,222 @@
+"""The dashboard's kept figures (bot/console/dashboard.py's SectionCache, bot/console/changes.py's Tracker)
+follow every kind of change: after each change below, every section of every scope, as kept by one cache
+that has seen the figures before, equals what a new cache counts from nothing — a payment, a base, a
+member moved to another branch or leaving, a ledger row that commits after a later one, a ticket filed,
+taken and rated, a sign-in, a report-in, a unit renamed. And a change recounts only its own part: a
+payment recounts one unit's members, not the street's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from bot.clock import FixedClock
+from bot.console import dashboard
+from bot.domain import dues, mobile
+from bot.domain.dues_ledger import Recorder, declare_base, pay_months
+from bot.domain.request_core import OUTCOMES, State
+from models import Attendance, DuesEntry, Event, Invitation, Member, OrgUnit, RequestRating, RequestTicket
+from models.db import Database
+from tests.community import BRANCH1, BRANCH2, COMMUNITY, GROUP1, STREET
+from tests.request_seed import RequestCommunity, file, reporter, seed_requests
+
+MONTH = "2026-11"
+SCOPES = ("", STREET, COMMUNITY, BRANCH1, GROUP1, BRANCH2)
+OPTIONS = dashboard.Options(dues_start="2026-06", timezone="Asia/Shanghai", rounding="half_up")
+
+
+async def same_as_new(db: Database, cache: dashboard.SectionCache, after: str) -> None:
+    """Every section of every scope, from the kept cache, equals a new cache's count."""
+    months = dashboard.trend_months(MONTH)
+
+    def compare(session: Session) -> None:
+        for unit in SCOPES:
+            for section in dashboard.PARTS:
+                kept = cache.part(session, section, unit, months, OPTIONS)
+                fresh = dashboard.SectionCache().part(session, section, unit, months, OPTIONS)
+                assert kept == fresh, (after, section, unit)
+
+    await db.run(compare)
+
+
+def recorder(session: Session, clock: FixedClock) -> Recorder:
+    start = dues.start_month(session, OPTIONS.dues_start, OPTIONS.timezone)
+    return Recorder(by=None, now=clock.now(), source="test", start=start, timezone=OPTIONS.timezone)
+
+
+async def setup(db: Database, clock: FixedClock) -> RequestCommunity:
+    place = await seed_requests(db)
+    people = place.community
+    now = clock.now()
+
+    def facts(session: Session) -> None:
+        session.execute(update(Member).values(dues_base_fen=300000))
+        for month, unit in ((MONTH, BRANCH1), (dues.add_months(MONTH, -1), BRANCH1), (MONTH, BRANCH2)):
+            event = Event(
+                kind="theme_day",
+                unit_id=people.units[unit],
+                month=month,
+                starts_at=now,
+                status="planned",
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(event)
+            session.flush()
+            for m in session.scalars(select(Member.id).where(Member.unit_id == people.units[unit])):
+                session.add(Invitation(event_id=event.id, member_id=m, created_at=now))
+
+    await db.run(facts)
+    await file(db, now, reporter(1), "1号楼楼道灯坏了")
+    await file(db, now - timedelta(days=31), reporter(3), "2号楼电梯异响")
+    return place
+
+
+async def test_kept_figures_follow_every_kind_of_change(database_url: str, clock: FixedClock) -> None:
+    db = Database(database_url)
+    try:
+        place = await setup(db, clock)
+        ids, units = place.community.ids, place.community.units
+        # The seed's stamps out of the time window (the first change after a roster import recounts every
+        # member it stamped), so that each change below is found on its own.
+        clock.advance(3600)
+        touched = update(Member).where(Member.id == ids["YX-001"]).values(updated_at=clock.now())
+        await db.run(lambda s: s.execute(touched))
+        cache = dashboard.SectionCache()
+        await same_as_new(db, cache, "the first count")
+        await same_as_new(db, cache, "nothing changed")
+        now = clock.now()
+
+        def run(change: Callable[[Session], object]) -> object:
+            return db.run(change)
+
+        # A payment for this month, and one for two months back (its unpaid run changes later months).
+        await run(lambda s: pay_months(s, ids["YX-004"], [MONTH], recorder(s, clock)))
+        await same_as_new(db, cache, "a payment")
+        await run(lambda s: pay_months(s, ids["YX-013"], [dues.add_months(MONTH, -2)], recorder(s, clock)))
+        await same_as_new(db, cache, "a payment two months back")
+        # A base declared (a new amount from this month).
+        base = "declared"
+        await run(
+            lambda s: declare_base(
+                s, ids["YX-009"], 500000, now, by=None, source=base, timezone=OPTIONS.timezone
+            )
+        )
+        await same_as_new(db, cache, "a base declared")
+        # A member moved to the other branch: both branches change.
+        clock.advance(1)
+        moved = update(Member).where(Member.id == ids["YX-009"])
+        await run(lambda s: s.execute(moved.values(unit_id=units[BRANCH2], updated_at=clock.now())))
+        await same_as_new(db, cache, "a member moved")
+        # A member leaving (inactive): no longer counted anywhere.
+        clock.advance(1)
+        left = update(Member).where(Member.id == ids["YX-006"])
+        await run(lambda s: s.execute(left.values(active=False, updated_at=clock.now())))
+        await same_as_new(db, cache, "a member left")
+
+        # A ledger row that commits after a later one was seen (PostgreSQL's ids are handed out at
+        # insert): a later row first, with a gap below it, then the row in the gap.
+        def entry(member: str, entry_id: int) -> Callable[[Session], None]:
+            def add(session: Session) -> None:
+                session.add(
+                    DuesEntry(
+                        id=entry_id,
+                        member_id=ids[member],
+                        unit_id=session.scalar(select(Member.unit_id).where(Member.id == ids[member])),
+                        month=MONTH,
+                        kind="payment",
+                        amount_fen=100,
+                        source="test",
+                        created_at=now,
+                    )
+                )
+
+            return add
+
+        top = int(await run(lambda s: s.scalar(select(func.max(DuesEntry.id)))) or 0)  # type: ignore[arg-type]
+        await run(entry("YX-002", top + 5))
+        await same_as_new(db, cache, "a later ledger row")
+        await run(entry("YX-003", top + 2))  # below the top the cache saw
+        await same_as_new(db, cache, "the row below it")
+
+        # A ticket filed, taken, solved, rated; one of last month rated too.
+        filed = await file(db, now, reporter(2), "5号楼门口积水")
+        await same_as_new(db, cache, "a ticket filed")
+        clock.advance(60)
+        taken = update(RequestTicket).where(RequestTicket.id == filed.ticket_id)
+        await run(
+            lambda s: s.execute(taken.values(taken_at=clock.now(), state=State.TAKEN, updated_at=clock.now()))
+        )
+        await same_as_new(db, cache, "taken")
+        clock.advance(60)
+        solved = taken.values(solved_at=clock.now(), state=State.SOLVED, updated_at=clock.now())
+        await run(lambda s: s.execute(solved))
+        await same_as_new(db, cache, "solved")
+
+        def rate(session: Session) -> None:
+            for ticket in session.scalars(select(RequestTicket)):
+                ticket.outcome = OUTCOMES[1]
+                session.add(
+                    RequestRating(
+                        ticket_id=ticket.id,
+                        openid=ticket.reporter_openid,
+                        rating=1,
+                        rated_at=clock.now(),
+                        updated_at=clock.now(),
+                    )
+                )
+
+        await run(rate)
+        await same_as_new(db, cache, "rated")
+
+        # A sign-in at this month's theme day, and a report-in.
+        def sign_in(session: Session) -> None:
+            event = session.scalar(select(Event).where(Event.unit_id == units[BRANCH2], Event.month == MONTH))
+            assert event is not None
+            session.add(Attendance(event_id=event.id, member_id=ids["YX-012"], how="code", at=clock.now()))
+
+        await run(sign_in)
+        await same_as_new(db, cache, "a sign-in")
+        zone = ZoneInfo(OPTIONS.timezone)
+        await run(lambda s: mobile.report_in(s, ids["YX-007"], clock.now(), zone, text="在上海"))
+        await same_as_new(db, cache, "a report-in")
+
+        # A unit renamed: its path changes, and every scope under it.
+        clock.advance(1)
+        renamed = update(OrgUnit).where(OrgUnit.id == units[GROUP1])
+        await run(lambda s: s.execute(renamed.values(name="一号楼党小组", updated_at=clock.now())))
+        await same_as_new(db, cache, "a unit renamed")
+    finally:
+        await db.dispose()
+
+
+async def test_a_payment_recounts_only_its_unit(
+    database_url: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = Database(database_url)
+    try:
+        place = await setup(db, clock)
+        ids = place.community.ids
+        cache = dashboard.SectionCache()
+        months = dashboard.trend_months(MONTH)
+        counted: list[object] = []
+        real = dues.unit_counts
+
+        def spy(session: Session, months: list[str], unit_ids: object = None, **kw: str) -> object:
+            counted.append(unit_ids)
+            return real(session, months, unit_ids, **kw)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(dues, "unit_counts", spy)
+        await db.run(lambda s: cache.part(s, "dues", "", months, OPTIONS))
+        await db.run(lambda s: cache.part(s, "dues", "", months, OPTIONS))
+        assert counted == [None]  # everything once, then nothing
+        await db.run(lambda s: pay_months(s, ids["YX-004"], [MONTH], recorder(s, clock)))
+        await db.run(lambda s: cache.part(s, "dues", COMMUNITY, months, OPTIONS))
+        assert counted == [None, [place.community.units[GROUP1]]]
+    finally:
+        await db.dispose()
