@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, null, select
+from sqlalchemy import func, literal, null, select
 from sqlalchemy.orm import Session
 
 SLACK_IDS = 500  # rows below the previous largest id read again
 SLACK_TIME = timedelta(minutes=5)  # rows stamped up to this long before the previous latest read again
+STAMP_CAP = 5000  # a time window's rows are counted up to this many (beyond it a late one goes unseen)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,7 @@ class Tracker:
             if feed.stamp is not None:
                 columns.append(select(func.max(feed.stamp)).scalar_subquery())
                 low = state.low_stamp
-                columns.append(_count(feed.stamp > low) if low is not None else null())
+                columns.append(_count(feed.stamp > low, STAMP_CAP) if low is not None else null())
         return columns
 
     def look(self, session: Session) -> set[Any] | None:
@@ -149,12 +150,17 @@ class Tracker:
         return None if first else keys
 
 
-def _count(bound: Any) -> Any:
-    return select(func.count()).where(bound).scalar_subquery()
+def _count(bound: Any, cap: int | None = None) -> Any:
+    """The rows matching `bound`, counted up to `cap` (a time window just after a roster import holds a
+    street's members: counting them all on every request cost tens of milliseconds)."""
+    if cap is None:
+        return select(func.count()).where(bound).scalar_subquery()
+    rows = select(literal(1).label("one")).where(bound).limit(cap).subquery()
+    return select(func.count()).select_from(rows).scalar_subquery()
 
 
 def _counted(session: Session, feed: Feed, low_stamp: datetime | None) -> int | None:
     """The rows of a stamped feed in its time window (None: not stamped, or empty)."""
     if feed.stamp is None or low_stamp is None:
         return None
-    return int(session.connection().execute(select(func.count()).where(feed.stamp > low_stamp)).scalar() or 0)
+    return int(session.connection().execute(select(_count(feed.stamp > low_stamp, STAMP_CAP))).scalar() or 0)

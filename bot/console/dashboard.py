@@ -8,7 +8,7 @@ the viewer's scope for its action (bot.domain.policy) holds the unit."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -301,33 +301,52 @@ class _DuesTrend:
     counts: dict[int, dict[str, list[int]]] = field(default_factory=dict)
     members: dict[int, int] = field(default_factory=dict)  # member → unit counted in
     paths: dict[int, str] = field(default_factory=dict)
-    version: int = 0
-    sums: dict[str, tuple[int, dict[str, dues.Totals]]] = field(default_factory=dict)
+    sums: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # scope → month → its units' sum
+    counting: bool = False
 
     def totals(
         self, session: Session, scope_path: str, months: list[str], o: Options
     ) -> dict[str, dues.Totals]:
+        if self.counting:
+            # Another request is counting (PostgreSQL: its queries yield to this one): its figures are not
+            # whole yet, so this one counts its scope itself.
+            start = dues.start_month(session, o.dues_start, o.timezone)
+            return dues.totals_by_month(session, scope_path, months, start=start, rounding=o.rounding)
         changed = self.tracker.look(session)
         if changed is None or changed:
-            start = dues.start_month(session, o.dues_start, o.timezone)
-            if changed is None or start != self.start:
-                self.start = start
-                self.counts, self.members = dues.unit_counts(
-                    session, months, start=start, rounding=o.rounding
-                )
-                self.paths = {int(i): str(p) for i, p in session.execute(select(OrgUnit.id, OrgUnit.path))}
-            else:
-                self._recount(session, changed, months, o)
-            self.version += 1
-        kept = self.sums.get(scope_path)
-        if kept is not None and kept[0] == self.version:
-            return kept[1]
-        units = [
-            self.counts[u] for u, path in self.paths.items() if u in self.counts and within(path, scope_path)
-        ]
-        found = {m: dues.Totals.summed(m, (c[m] for c in units if m in c)) for m in months}
-        self.sums[scope_path] = (self.version, found)
-        return found
+            self.counting = True
+            try:
+                start = dues.start_month(session, o.dues_start, o.timezone)
+                if changed is None or start != self.start:
+                    self.start = start
+                    self.counts, self.members = dues.unit_counts(
+                        session, months, start=start, rounding=o.rounding
+                    )
+                    self.paths = {
+                        int(i): str(p) for i, p in session.execute(select(OrgUnit.id, OrgUnit.path))
+                    }
+                    self.sums.clear()
+                else:
+                    self._recount(session, changed, months, o)
+            except BaseException:
+                self.tracker = _dues_tracker()  # what the tracker saw was not counted: count all next time
+                raise
+            finally:
+                self.counting = False
+        sums = self.sums.get(scope_path)
+        if sums is None:  # a scope's first view: its units summed once, then kept up to date by _recount
+            units = [
+                self.counts[u]
+                for u, path in self.paths.items()
+                if u in self.counts and within(path, scope_path)
+            ]
+            sums = {
+                m: list(astuple(dues.Totals.summed(m, (c[m] for c in units if m in c))))[1:] for m in months
+            }
+            if len(self.sums) >= 64:
+                self.sums.pop(next(iter(self.sums)))
+            self.sums[scope_path] = sums
+        return {m: dues.Totals(m, *sums[m]) for m in months}
 
     def _recount(self, session: Session, changed: set[int], months: list[str], o: Options) -> None:
         ids = sorted(changed)
@@ -344,8 +363,17 @@ class _DuesTrend:
         counts, members = dues.unit_counts(
             session, months, sorted(units), start=self.start, rounding=o.rounding
         )
+        zero = [0] * len(dues.Totals.COUNTS)
         for unit in units:
-            self.counts.pop(unit, None)
+            before = self.counts.pop(unit, {})
+            after = counts.get(unit, {})
+            path = self.paths.get(unit, "")
+            for scope_path, sums in self.sums.items():  # each kept scope's sum: the unit's change added
+                if within(path, scope_path):
+                    for month, total in sums.items():
+                        old, new = before.get(month, zero), after.get(month, zero)
+                        for i in range(len(total)):
+                            total[i] += new[i] - old[i]
         self.counts.update(counts)
         for member in [m for m, u in self.members.items() if u in units]:
             del self.members[member]
