@@ -63,6 +63,7 @@ SERVICES = web.AppKey("services", Services)
 WEBHOOK = web.AppKey("webhook", Webhook)
 GATEWAY = web.AppKey("gateway", WeChatGateway)
 WORKER = web.AppKey("delivery_worker", DeliveryWorker)
+CONSOLE = web.AppKey("console", web.Application)  # the console's sub-app, when on
 RUN_WORKER = web.AppKey("run_worker", bool)
 VOICE = web.AppKey("voice", VoiceMaker)
 
@@ -166,7 +167,8 @@ def create_app(
     app.router.add_get("/metrics", _metrics)
     if settings.console:
         wiring = Wiring(services=SERVICES, content=CONTENT, settings=SETTINGS, clock=CLOCK)
-        app.add_subapp("/console", console_app(wiring, secure_cookies=settings.console_secure_cookies))
+        app[CONSOLE] = console_app(wiring, secure_cookies=settings.console_secure_cookies)
+        app.add_subapp("/console", app[CONSOLE])
     if sim_enabled(settings):  # the web phone simulator: only against the fake WeChat (bot/sim)
         sim = SimWiring(services=SERVICES, content=CONTENT, settings=SETTINGS, clock=CLOCK, gateway=GATEWAY)
         app.add_subapp("/sim", sim_app(sim))

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # arrives over TLS itself always gets a Secure cookie).
     console: bool = True
     console_secure_cookies: bool = False
+    # Count the dashboard's figures of every unit for this month in the background when the login page is
+    # first shown in a process (a street's twelve months take seconds; the secretary logs in meanwhile).
+    console_warm: bool = True
     # The web phone simulator under /sim (bot/sim): only with the fake WeChat, i.e. when this is on AND the
     # WeChat API base is a loopback address (`partybot demo` turns it on); never on a real deployment.
     sim: bool = False

@@ -175,6 +175,8 @@ def make_settings(database_url: str) -> Callable[..., Settings]:
             "data_key": DATA_KEY,
             # Identity changes (seeded rows, another process) are followed before every message.
             "identity_poll_s": 0,
+            # No background count of the dashboard per app (tests/test_console_kept.py turns it on).
+            "console_warm": False,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

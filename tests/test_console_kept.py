@@ -7,6 +7,7 @@ payment recounts one unit's members, not the street's."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -15,14 +16,19 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from bot.app import CONSOLE
 from bot.clock import FixedClock
 from bot.console import dashboard
+from bot.console.deps import SECTIONS
 from bot.domain import dues, mobile
 from bot.domain.dues_ledger import Recorder, declare_base, pay_months
 from bot.domain.request_core import OUTCOMES, State
 from models import Attendance, DuesEntry, Event, Invitation, Member, OrgUnit, RequestRating, RequestTicket
 from models.db import Database
 from tests.community import BRANCH1, BRANCH2, COMMUNITY, GROUP1, STREET
+from tests.conftest import AppFactory
+from tests.console import get, log_in, login_page
+from tests.helpers import services
 from tests.request_seed import RequestCommunity, file, reporter, seed_requests
 
 MONTH = "2026-11"
@@ -220,3 +226,32 @@ async def test_a_payment_recounts_only_its_unit(
         assert counted == [None, [place.community.units[GROUP1]]]
     finally:
         await db.dispose()
+
+
+async def test_the_login_page_counts_the_dashboard_in_the_background(
+    make_client: AppFactory, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first login page of a process starts counting this month's figures (PARTYBOT_CONSOLE_WARM), so the
+    secretary's first dashboard, once they have logged in, reads them instead of counting."""
+    client = await make_client(console_warm=True, dues_start_month=OPTIONS.dues_start)
+    db = services(client).db
+    await setup(db, clock)
+    counted: list[object] = []
+    real = dues.unit_counts
+
+    def spy(session: Session, months: list[str], unit_ids: object = None, **kw: str) -> object:
+        counted.append(unit_ids)
+        return real(session, months, unit_ids, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dues, "unit_counts", spy)
+    await login_page(client)
+    assert client.app is not None
+    cache = client.app[CONSOLE][SECTIONS]
+    assert isinstance(cache.warming, asyncio.Task)
+    await cache.warming
+    assert counted == [None]  # every unit, once
+    await login_page(client)  # a second visit starts nothing more
+    await log_in(client, clock, "o-YX-001")
+    resp, html = await get(client, "/console/")
+    assert resp.status == 200 and 'id="dues"' in html
+    assert counted == [None]  # the dashboard read what the warm-up counted

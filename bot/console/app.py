@@ -27,7 +27,7 @@ from bot.console import (
     views,
 )
 from bot.console.dashboard import SectionCache
-from bot.console.deps import SECTIONS, STORAGE, WIRING, Wiring, clock, services
+from bot.console.deps import SECTIONS, STORAGE, WIRING, Wiring, clock, services, stop_warming
 from bot.console.sessions import DatabaseStorage
 from bot.domain import dues
 
@@ -64,6 +64,7 @@ def console_app(wiring: Wiring, *, secure_cookies: bool = False) -> web.Applicat
     app[WIRING] = wiring
     app[STORAGE] = storage
     app[SECTIONS] = SectionCache()
+    app.on_cleanup.append(stop_warming)
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as DbSession
 
 from bot.console import sessions
-from bot.console.deps import STORAGE, USER, User, clock, services, settings
+from bot.console.deps import STORAGE, USER, User, clock, services, settings, start_warming
 from bot.console.pages import csrf_token, refuse, render
 from bot.domain import console as login
 from bot.domain.audit import actor_for
@@ -121,6 +121,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     if await current_user(request, session) is not None:
         raise web.HTTPFound(HOME)
     session.pop("who", None)  # someone whose rights ended since
+    start_warming(request)  # the dashboard's figures, counted while they log in
     now = clock(request).now()
     old_nonce = session.get("nonce")
     nonce = old_nonce if isinstance(old_nonce, str) else None

@@ -16,7 +16,7 @@ from pygal.style import Style
 from sqlalchemy import select
 
 from bot.console import dashboard
-from bot.console.deps import content, sections, services, settings, user
+from bot.console.deps import content, options_of, sections, services, user
 from bot.console.pages import refuse
 from bot.console.views import _month
 from models import OrgUnit
@@ -104,8 +104,7 @@ async def chart(request: web.Request) -> web.StreamResponse:
         async with db.read() as session:
             if await session.scalar(select(OrgUnit.id).where(OrgUnit.path == unit)) is None:
                 return await refuse(request, 404, "console_not_found")
-    s = settings(request)
-    options = dashboard.Options(s.dues_start_month, s.timezone, s.dues_rounding)
+    options = options_of(request)
     cache = sections(request)
     trend = await db.run(
         lambda session: dashboard.section_trend(session, cache, who.identity, section, unit, month, options)

@@ -427,6 +427,7 @@ class SectionCache:
     SIZE = 256  # mobile figures kept (per unit and month)
 
     def __init__(self) -> None:
+        self.warming: object | None = None  # the background warm-up's task (bot/console/views.py)
         self._dues: dict[tuple[object, ...], _DuesTrend] = {}
         self._requests = _Monthly(_requests_tracker())
         self._theme = _Monthly(_theme_tracker())
@@ -480,6 +481,17 @@ class SectionCache:
         if section == "notices":
             return _notices(session, unit_path, months, o)
         raise KeyError(section)
+
+
+WARM = ("dues", "requests", "theme")  # kept for every unit at once: one count serves every scope
+
+
+def warm(session: Session, cache: SectionCache, month: str, o: Options) -> None:
+    """Count what every scope's dashboard of `month` shares (every unit's dues, every month's requests and
+    theme days), so that the first view does not wait for it."""
+    months = trend_months(month)
+    for section in WARM:
+        cache.part(session, section, "", months, o)
 
 
 def section_trend(

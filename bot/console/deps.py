@@ -4,14 +4,18 @@ logged-in user."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from bot.clock import Clock
+from bot.console import dashboard
 from bot.console.dashboard import SectionCache
 from bot.console.sessions import DatabaseStorage
 from bot.content import Content
+from bot.domain import dues
 from bot.domain.policy import Identity
 from bot.services import Services
 from bot.settings import Settings
@@ -29,6 +33,7 @@ class Wiring:
 
 WIRING = web.AppKey("console_wiring", Wiring)
 STORAGE = web.AppKey("console_storage", DatabaseStorage)
+log = logging.getLogger(__name__)
 SECTIONS = web.AppKey("console_sections", SectionCache)  # the dashboard's per-process figures
 
 
@@ -68,3 +73,33 @@ def user(request: web.Request) -> User:
 
 def sections(request: web.Request) -> SectionCache:
     return request.config_dict[SECTIONS]
+
+
+def options_of(request: web.Request) -> dashboard.Options:
+    s = settings(request)
+    return dashboard.Options(s.dues_start_month, s.timezone, s.dues_rounding)
+
+
+def start_warming(request: web.Request) -> None:
+    """Count this month's dashboard figures in the background, once a process (PARTYBOT_CONSOLE_WARM):
+    called by the login page, so a secretary's first dashboard is ready when the login is."""
+    cache = sections(request)
+    if cache.warming is not None or not settings(request).console_warm:
+        return
+    db, month = services(request).db, dues.local_month(clock(request).now(), settings(request).timezone)
+    options = options_of(request)
+
+    async def run() -> None:
+        try:
+            await db.run(lambda session: dashboard.warm(session, cache, month, options))
+        except Exception:  # the first view counts it instead
+            log.exception("the dashboard's warm-up failed")
+
+    cache.warming = asyncio.get_running_loop().create_task(run())
+
+
+async def stop_warming(app: web.Application) -> None:
+    """On shutdown: a warm-up still counting is waited for (its database goes away next)."""
+    task = app[SECTIONS].warming
+    if isinstance(task, asyncio.Task) and not task.done():
+        await asyncio.wait([task], timeout=30)

@@ -9,7 +9,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.console import dashboard
-from bot.console.deps import clock, sections, services, settings, user
+from bot.console.deps import clock, options_of, sections, services, settings, user
 from bot.console.pages import refuse, render
 from bot.domain import dues, member_list
 from bot.domain.policy import Action, scope, within
@@ -48,8 +48,7 @@ async def dashboard_page(request: web.Request) -> web.StreamResponse:
         async with db.read() as session:
             if await session.scalar(select(OrgUnit.id).where(OrgUnit.path == unit)) is None:
                 return await refuse(request, 404, "console_not_found")
-    s = settings(request)
-    options = dashboard.Options(s.dues_start_month, s.timezone, s.dues_rounding)
+    options = options_of(request)
     cache = sections(request)
     view = await db.run(
         lambda session: dashboard.month_view(session, cache, who.identity, unit, month, options)
