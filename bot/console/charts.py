@@ -16,7 +16,7 @@ from pygal.style import Style
 from sqlalchemy import select
 
 from bot.console import dashboard
-from bot.console.deps import content, options_of, sections, services, user
+from bot.console.deps import content, options_of, sections, services, user, warmed
 from bot.console.pages import refuse
 from bot.console.views import _month
 from models import OrgUnit
@@ -105,6 +105,7 @@ async def chart(request: web.Request) -> web.StreamResponse:
             if await session.scalar(select(OrgUnit.id).where(OrgUnit.path == unit)) is None:
                 return await refuse(request, 404, "console_not_found")
     options = options_of(request)
+    await warmed(request)
     cache = sections(request)
     trend = await db.run(
         lambda session: dashboard.section_trend(session, cache, who.identity, section, unit, month, options)

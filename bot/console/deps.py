@@ -98,6 +98,14 @@ def start_warming(request: web.Request) -> None:
     cache.warming = asyncio.get_running_loop().create_task(run())
 
 
+async def warmed(request: web.Request) -> None:
+    """Wait for a warm-up still counting (a dashboard asked for right after the login page), instead of
+    counting the same figures a second time beside it."""
+    task = sections(request).warming
+    if isinstance(task, asyncio.Task) and not task.done():
+        await asyncio.wait([task], timeout=60)
+
+
 async def stop_warming(app: web.Application) -> None:
     """On shutdown: a warm-up still counting is waited for (its database goes away next)."""
     task = app[SECTIONS].warming

@@ -9,7 +9,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.console import dashboard
-from bot.console.deps import clock, options_of, sections, services, settings, user
+from bot.console.deps import clock, options_of, sections, services, settings, user, warmed
 from bot.console.pages import refuse, render
 from bot.domain import dues, member_list
 from bot.domain.policy import Action, scope, within
@@ -50,6 +50,7 @@ async def dashboard_page(request: web.Request) -> web.StreamResponse:
                 return await refuse(request, 404, "console_not_found")
     options = options_of(request)
     cache = sections(request)
+    await warmed(request)
     view = await db.run(
         lambda session: dashboard.month_view(session, cache, who.identity, unit, month, options)
     )
