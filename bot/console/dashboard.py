@@ -294,11 +294,14 @@ def _mobile_tracker() -> Tracker:
 
 @dataclass(slots=True)
 class _DuesTrend:
-    """Every unit's dues counts over one trend's months (dues.unit_counts), and what they sum to per scope."""
+    """The dues counts of the units viewed so far (each unit's members, dues.unit_counts) over one trend's
+    months, and what they sum to per scope. A scope's first view counts only its units not yet counted: a
+    community secretary's first view costs their community, an administrator's the whole street once."""
 
     tracker: Tracker = field(default_factory=_dues_tracker)
     start: str | None = None
     counts: dict[int, dict[str, list[int]]] = field(default_factory=dict)
+    covered: set[int] = field(default_factory=set)  # the units counted (with or without members)
     members: dict[int, int] = field(default_factory=dict)  # member → unit counted in
     paths: dict[int, str] = field(default_factory=dict)
     sums: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # scope → month → its units' sum
@@ -312,43 +315,55 @@ class _DuesTrend:
             # whole yet, so this one counts its scope itself.
             start = dues.start_month(session, o.dues_start, o.timezone)
             return dues.totals_by_month(session, scope_path, months, start=start, rounding=o.rounding)
-        changed = self.tracker.look(session)
-        if changed is None or changed:
-            self.counting = True
-            try:
+        self.counting = True
+        try:
+            changed = self.tracker.look(session)
+            if changed is None or changed:
                 start = dues.start_month(session, o.dues_start, o.timezone)
                 if changed is None or start != self.start:
                     self.start = start
-                    self.counts, self.members = dues.unit_counts(
-                        session, months, start=start, rounding=o.rounding
-                    )
+                    self.counts, self.members, self.covered = {}, {}, set()
                     self.paths = {
                         int(i): str(p) for i, p in session.execute(select(OrgUnit.id, OrgUnit.path))
                     }
                     self.sums.clear()
                 else:
                     self._recount(session, changed, months, o)
-            except BaseException:
-                self.tracker = _dues_tracker()  # what the tracker saw was not counted: count all next time
-                raise
-            finally:
-                self.counting = False
-        sums = self.sums.get(scope_path)
-        if sums is None:  # a scope's first view: its units summed once, then kept up to date by _recount
-            units = [
-                self.counts[u]
-                for u, path in self.paths.items()
-                if u in self.counts and within(path, scope_path)
-            ]
-            sums = {
-                m: list(astuple(dues.Totals.summed(m, (c[m] for c in units if m in c))))[1:] for m in months
-            }
-            if len(self.sums) >= 64:
-                self.sums.pop(next(iter(self.sums)))
-            self.sums[scope_path] = sums
+            sums = self.sums.get(scope_path)
+            if sums is None:  # a scope's first view: its units counted and summed, then kept up to date
+                mine = [u for u, path in self.paths.items() if within(path, scope_path)]
+                self._count(session, [u for u in mine if u not in self.covered], months, o)
+                units = [self.counts[u] for u in mine if u in self.counts]
+                sums = {
+                    m: list(astuple(dues.Totals.summed(m, (c[m] for c in units if m in c))))[1:]
+                    for m in months
+                }
+                if len(self.sums) >= 64:
+                    self.sums.pop(next(iter(self.sums)))
+                self.sums[scope_path] = sums
+        except BaseException:
+            self.tracker = _dues_tracker()  # what the tracker saw may not be counted: count afresh next time
+            raise
+        finally:
+            self.counting = False
         return {m: dues.Totals(m, *sums[m]) for m in months}
 
+    def _count(self, session: Session, units: list[int], months: list[str], o: Options) -> None:
+        """Count units not counted before (no kept sum holds them)."""
+        if not units:
+            return
+        assert self.start is not None
+        everything = len(units) == len(self.paths)
+        counts, members = dues.unit_counts(
+            session, months, None if everything else units, start=self.start, rounding=o.rounding
+        )
+        self.counts.update(counts)
+        self.members.update(members)
+        self.covered.update(units)
+
     def _recount(self, session: Session, changed: set[int], months: list[str], o: Options) -> None:
+        """Count again the counted units of changed members (the unit each was counted in, and their unit
+        now), and move every kept sum holding one by its change."""
         ids = sorted(changed)
         units = {self.members[m] for m in ids if m in self.members}
         db = session.connection()
@@ -357,6 +372,7 @@ class _DuesTrend:
             units.update(
                 int(u) for (u,) in db.execute(select(Member.unit_id).where(ids_in(db, Member.id, part)))
             )
+        units &= self.covered  # a unit not counted yet is counted when a scope holding it is first viewed
         if not units:
             return
         assert self.start is not None
