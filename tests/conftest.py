@@ -78,6 +78,14 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
     return _real_connect_ex(self, address)
 
 
+@pytest.fixture(autouse=True)
+def _no_dotenv(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `.env` in the folder the suite runs from is not read by the settings a test makes (the demo writes
+    one in the checkout: its database, clock file and mass-send quota broke CLI tests run after it). Tests
+    set what they need; processes they start run in folders of their own."""
+    monkeypatch.setitem(Settings.model_config, "env_file", None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_network() -> Iterator[None]:
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign,assignment]  # test-only patch
