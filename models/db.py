@@ -43,6 +43,13 @@ def _sqlite_lookup_pragmas(dbapi_conn: DBAPIConnection, record: ConnectionPoolEn
     cursor.close()
 
 
+def _sqlite_survey_pragmas(dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+    _sqlite_pragmas(dbapi_conn, record)
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA query_only=ON")  # `survey` reads; a write by mistake fails
+    cursor.close()
+
+
 def sqlite_path(url: str) -> Path | None:
     if not url.startswith("sqlite"):
         return None
@@ -62,7 +69,8 @@ class Database:
     hand-off per transaction; aiosqlite costs several per statement), so the event loop never waits on the
     file lock and writers never fight; reads use aiosqlite's pool, and `lookup` a read-only connection of
     its own on the event loop's thread (a WAL reader never waits on the writer, and a primary-key read
-    costs less than one hand-off to another thread). PostgreSQL: asyncpg for all of them, the synchronous
+    costs less than one hand-off to another thread), and `survey` (a long read: the console's dashboard)
+    a read-only connection in a thread of its own. PostgreSQL: asyncpg for all of them, the synchronous
     functions through `AsyncSession.run_sync`.
     """
 
@@ -70,6 +78,8 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._executor: ThreadPoolExecutor | None = None
+        self._survey_executor: ThreadPoolExecutor | None = None
+        self._survey_engine: Engine | None = None
         self._sync_engine: Engine | None = None
         self._lookup_engine: Engine | None = None
         if self.is_sqlite:
@@ -101,6 +111,18 @@ class Database:
             )
             event.listen(self._lookup_engine, "connect", _sqlite_lookup_pragmas)
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+            # One read-only connection for `survey`, used only from its own thread.
+            self._survey_engine = create_engine(
+                sync_url,
+                echo=echo,
+                poolclass=QueuePool,
+                pool_size=1,
+                max_overflow=0,
+                connect_args={"check_same_thread": False},
+            )
+            event.listen(self._survey_engine, "connect", _sqlite_survey_pragmas)
+            self._survey_sessions = sessionmaker(self._survey_engine, expire_on_commit=False)
+            self._survey_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-survey")
         else:
             self.reader = create_async_engine(url, echo=echo, pool_size=10, max_overflow=10)
         self._read = async_sessionmaker(self.reader, expire_on_commit=False, autoflush=False)
@@ -122,6 +144,28 @@ class Database:
     def _run_sync(self, fn: Callable[[Session], T]) -> T:
         with self._sync_sessions.begin() as session:
             return fn(session)
+
+    async def survey(self, fn: Callable[[Session], T]) -> T:
+        """A long read (the console's dashboard: seconds for a street's first count): fn(session) is
+        synchronous and writes nothing; it is rolled back. On SQLite it runs on a read-only connection in a
+        thread of its own, one survey at a time, so it never holds back the writer thread (a WAL reader
+        does not block the writer, nor the writer it); on PostgreSQL as `run` does, without the commit."""
+        if self._survey_executor is not None:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._survey_executor, self._survey_sync, fn
+            )
+        async with self._read() as session:
+            try:
+                return await session.run_sync(fn)
+            finally:
+                await session.rollback()
+
+    def _survey_sync(self, fn: Callable[[Session], T]) -> T:
+        with self._survey_sessions() as session:
+            try:
+                return fn(session)
+            finally:
+                session.rollback()
 
     async def lookup(self, fn: Callable[[Connection], T]) -> T:
         """A short read on the message path: fn(connection) is synchronous and reads a few rows by key
@@ -145,6 +189,12 @@ class Database:
         await self.reader.dispose()
         if self._lookup_engine is not None:
             self._lookup_engine.dispose()
+        if self._survey_executor is not None:
+            assert self._survey_engine is not None
+            await asyncio.get_running_loop().run_in_executor(
+                self._survey_executor, self._survey_engine.dispose
+            )
+            self._survey_executor.shutdown(wait=True)
         if self._executor is not None:
             assert self._sync_engine is not None
             await asyncio.get_running_loop().run_in_executor(self._executor, self._sync_engine.dispose)

@@ -8,12 +8,14 @@ payment recounts one unit's members, not the street's."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from bot.app import CONSOLE
@@ -26,7 +28,7 @@ from bot.domain.request_core import OUTCOMES, State
 from models import Attendance, DuesEntry, Event, Invitation, Member, OrgUnit, RequestRating, RequestTicket
 from models.db import Database
 from tests.community import BRANCH1, BRANCH2, COMMUNITY, GROUP1, STREET
-from tests.conftest import AppFactory
+from tests.conftest import T0, AppFactory
 from tests.console import get, log_in, login_page
 from tests.helpers import services
 from tests.request_seed import RequestCommunity, file, reporter, seed_requests
@@ -264,3 +266,57 @@ async def test_the_login_page_counts_the_dashboard_in_the_background(
     resp, html = await get(client, "/console/")
     assert resp.status == 200 and 'id="dues"' in html
     assert counted == [None]  # the dashboard read what the warm-up counted
+
+
+async def test_a_survey_does_not_hold_back_writes(database_url: str) -> None:
+    """The dashboard counts through `Database.survey`. On SQLite, while one is still reading, a write
+    commits (the survey has its own read-only connection and thread, not the one writer's), and a write
+    inside a survey is refused. (On PostgreSQL a survey is a pooled connection's read, which MVCC never
+    makes a writer wait for; its function runs on the event loop, so it cannot be held open here.) On both,
+    a survey reads what was committed and leaves nothing behind."""
+    db = Database(database_url)
+    now = T0
+
+    def write(session: Session) -> None:
+        session.add(
+            OrgUnit(path="测试党委", name="测试党委", kind="党委", depth=0, created_at=now, updated_at=now)
+        )
+        session.flush()
+
+    def units(session: Session) -> int:
+        return int(session.scalar(select(func.count()).select_from(OrgUnit)) or 0)
+
+    try:
+        if db.is_sqlite:
+            reading, release = threading.Event(), threading.Event()
+
+            def long_read(session: Session) -> int:
+                found = units(session)
+                reading.set()
+                assert release.wait(10)  # still reading while the write below commits
+                return found
+
+            survey = asyncio.ensure_future(db.survey(long_read))
+            assert await asyncio.get_running_loop().run_in_executor(None, reading.wait, 10)
+            await asyncio.wait_for(db.run(write), timeout=5)  # not behind the survey
+            release.set()
+            assert await survey == 0  # its snapshot began before the write
+            with pytest.raises(OperationalError):
+                await db.survey(write)
+        else:
+            await db.run(write)
+        assert await db.survey(units) == 1
+
+        if not db.is_sqlite:  # SQLite's survey refuses writes (above); PostgreSQL's rolls them back
+
+            def added_and_read(session: Session) -> int:
+                session.add(
+                    OrgUnit(path="另一党委", name="另一党委", kind="党委", created_at=now, updated_at=now)
+                )
+                session.flush()
+                return units(session)
+
+            assert await db.survey(added_and_read) == 2
+            assert await db.survey(units) == 1  # nothing a survey did stays
+    finally:
+        await db.dispose()

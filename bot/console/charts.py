@@ -107,7 +107,7 @@ async def chart(request: web.Request) -> web.StreamResponse:
     options = options_of(request)
     await warmed(request)
     cache = sections(request)
-    trend = await db.run(
+    trend = await db.survey(
         lambda session: dashboard.section_trend(session, cache, who.identity, section, unit, month, options)
     )
     if trend is None:

@@ -91,7 +91,7 @@ def start_warming(request: web.Request) -> None:
 
     async def run() -> None:
         try:
-            await db.run(lambda session: dashboard.warm(session, cache, month, options))
+            await db.survey(lambda session: dashboard.warm(session, cache, month, options))
         except Exception:  # the first view counts it instead
             log.exception("the dashboard's warm-up failed")
 

@@ -51,7 +51,7 @@ async def dashboard_page(request: web.Request) -> web.StreamResponse:
     options = options_of(request)
     cache = sections(request)
     await warmed(request)
-    view = await db.run(
+    view = await db.survey(
         lambda session: dashboard.month_view(session, cache, who.identity, unit, month, options)
     )
     return await render(request, "dashboard.html", view=view, month=month, months=_months(month))
