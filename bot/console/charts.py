@@ -105,7 +105,7 @@ async def chart(request: web.Request) -> web.StreamResponse:
             if await session.scalar(select(OrgUnit.id).where(OrgUnit.path == unit)) is None:
                 return await refuse(request, 404, "console_not_found")
     options = options_of(request)
-    await warmed(request)
+    await warmed(request, unit)
     cache = sections(request)
     trend = await db.survey(
         lambda session: dashboard.section_trend(session, cache, who.identity, section, unit, month, options)

@@ -98,11 +98,12 @@ def start_warming(request: web.Request) -> None:
     cache.warming = asyncio.get_running_loop().create_task(run())
 
 
-async def warmed(request: web.Request) -> None:
-    """Wait for a warm-up still counting (a dashboard asked for right after the login page), instead of
-    counting the same figures a second time beside it."""
+async def warmed(request: web.Request, unit_path: str) -> None:
+    """A view of a whole tree (a root unit, or every unit) asked for while the warm-up still counts waits
+    for it instead of counting the same figures a second time beside it; a smaller scope does not wait
+    (a community's own count is quicker than a city's, and it is counted apart while the warm-up runs)."""
     task = sections(request).warming
-    if isinstance(task, asyncio.Task) and not task.done():
+    if isinstance(task, asyncio.Task) and not task.done() and "/" not in unit_path:
         await asyncio.wait([task], timeout=60)
 
 

@@ -50,7 +50,7 @@ async def dashboard_page(request: web.Request) -> web.StreamResponse:
                 return await refuse(request, 404, "console_not_found")
     options = options_of(request)
     cache = sections(request)
-    await warmed(request)
+    await warmed(request, unit)
     view = await db.survey(
         lambda session: dashboard.month_view(session, cache, who.identity, unit, month, options)
     )
