@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,16 +18,28 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from bot.app import CONSOLE
+from bot.app import CONSOLE, CONTENT, SETTINGS
 from bot.clock import FixedClock
 from bot.console import dashboard
 from bot.console.deps import SECTIONS
 from bot.domain import dues, mobile
 from bot.domain.dues_ledger import Recorder, declare_base, pay_months
 from bot.domain.request_core import OUTCOMES, State
-from models import Attendance, DuesEntry, Event, Invitation, Member, OrgUnit, RequestRating, RequestTicket
+from bot.outbound import notice_reach
+from bot.outbound.notices import Audience, enqueue_announcement, preview
+from models import (
+    Attendance,
+    DuesEntry,
+    Event,
+    Invitation,
+    Member,
+    OrgUnit,
+    OutboxRow,
+    RequestRating,
+    RequestTicket,
+)
 from models.db import Database
-from tests.community import BRANCH1, BRANCH2, COMMUNITY, GROUP1, STREET
+from tests.community import BRANCH1, BRANCH2, COMMUNITY, GROUP1, STREET, seed
 from tests.conftest import T0, AppFactory
 from tests.console import get, log_in, login_page
 from tests.helpers import services
@@ -320,3 +332,61 @@ async def test_a_survey_does_not_hold_back_writes(database_url: str) -> None:
             assert await db.survey(units) == 1  # nothing a survey did stays
     finally:
         await db.dispose()
+
+
+async def test_a_settled_notice_is_counted_again_only_hourly(
+    make_client: AppFactory, clock: FixedClock
+) -> None:
+    """The notices section keeps a notice's counts once it has settled (written three days ago) and counts
+    it again after an hour; a younger notice is counted on every view, so its delivery shows at once."""
+    client = await make_client()
+    assert client.app is not None
+    db, content, settings = services(client).db, client.app[CONTENT], client.app[SETTINGS]
+    await seed(db, bind=("YX-001", "YX-002", "YX-004"))
+    now = clock.now()
+    audience = Audience(COMMUNITY)
+
+    async def announce(at: datetime, text: str) -> int:
+        found = await preview(db, content, audience, at, settings, text=text)
+        return await enqueue_announcement(
+            db, at, text=text, audience=audience, label=found.label, author="member:YX-001",
+            author_openid="o-YX-001", recipients=found.recipients,
+        )  # fmt: skip
+
+    old = await announce(now - timedelta(days=5), "通知：上周的会议纪要已发布。")
+    new = await announce(now, "通知：周六开展志愿服务。")
+    asked: list[set[int]] = []
+    real = notice_reach.notice_counts
+
+    def spy(session: Session, notices: dict[int, datetime]) -> object:
+        asked.append(set(notices))
+        return real(session, notices)
+
+    months = dashboard.trend_months(MONTH)
+    cache = dashboard.SectionCache()
+
+    def view(at: datetime) -> Callable[[Session], tuple[object, object]]:
+        def run(session: Session) -> tuple[object, object]:
+            kept = cache.part(session, "notices", COMMUNITY, months, OPTIONS, at)
+            return kept, dashboard.SectionCache().part(session, "notices", COMMUNITY, months, OPTIONS)
+
+        return run
+
+    def deliver(notice_id: int) -> Callable[[Session], object]:
+        rows = update(OutboxRow).where(OutboxRow.notice_id == notice_id)
+        return lambda s: s.execute(rows.values(status="sent", channel="template", updated_at=now))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(notice_reach, "notice_counts", spy)
+        kept, fresh = await db.survey(view(now))
+        assert kept == fresh and asked[0] == {old, new}
+        await db.survey(view(now))
+        assert asked[-2] == {new}  # the settled one from what was kept (asked[-1]: the new cache's count)
+        await db.run(deliver(new))
+        kept, fresh = await db.survey(view(now))
+        assert kept == fresh  # a young notice's delivery shows at once
+        await db.run(deliver(old))
+        kept, fresh = await db.survey(view(now))
+        assert asked[-2] == {new} and kept != fresh  # a settled one's late change waits for its hour
+        kept, fresh = await db.survey(view(now + timedelta(minutes=61)))
+        assert asked[-2] == {old, new} and kept == fresh

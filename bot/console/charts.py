@@ -16,7 +16,7 @@ from pygal.style import Style
 from sqlalchemy import select
 
 from bot.console import dashboard
-from bot.console.deps import content, options_of, sections, services, user, warmed
+from bot.console.deps import clock, content, options_of, sections, services, user, warmed
 from bot.console.pages import refuse
 from bot.console.views import _month
 from models import OrgUnit
@@ -106,9 +106,12 @@ async def chart(request: web.Request) -> web.StreamResponse:
                 return await refuse(request, 404, "console_not_found")
     options = options_of(request)
     await warmed(request, unit)
+    now = clock(request).now()
     cache = sections(request)
     trend = await db.survey(
-        lambda session: dashboard.section_trend(session, cache, who.identity, section, unit, month, options)
+        lambda session: dashboard.section_trend(
+            session, cache, who.identity, section, unit, month, options, now
+        )
     )
     if trend is None:
         return await refuse(request, 403, "console_forbidden")

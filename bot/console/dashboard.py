@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import astuple, dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -198,8 +199,10 @@ def _mobile(session: Session, unit: str, months: list[str], o: Options) -> tuple
     return MobilePart(last.total, last.reported), Trend("mobile", "console_mobile_heading", months, series)
 
 
-def _notices(session: Session, unit: str, months: list[str], o: Options) -> tuple[object, Trend]:
-    found = notice_reach.reach_by_month(session, unit, months, o.timezone)
+def _notices(
+    session: Session, unit: str, months: list[str], o: Options, counts: notice_reach.Counts | None = None
+) -> tuple[object, Trend]:
+    found = notice_reach.reach_by_month(session, unit, months, o.timezone, counts)
     series = [
         Series("console_dashboard_notices_reached_rate", [found[m].reached_rate for m in months]),
         Series("console_dashboard_notices_elderly_rate", [found[m].elderly_rate for m in months]),
@@ -225,7 +228,8 @@ PARTS = ("dues", "requests", "theme", "mobile", "notices")
 #             invitation, sign-in or record recounts the event's month;
 #   mobile    the scope's report-in, kept whole until a registration or a report-in changes (~0.2 s for
 #             a street);
-#   notices   not kept: the month's few notices are cheap, and the outbox changes all the time.
+#   notices   each notice's counts kept once it has settled (written 3 days ago), counted again hourly;
+#             younger notices counted on every request (the outbox has no index to follow changes by).
 #
 # Units changed (renamed, moved, added) recount every section; a unit's rate recounts the dues.
 
@@ -449,11 +453,19 @@ class SectionCache:
         self._theme = _Monthly(_theme_tracker())
         self._mobile_tracker = _mobile_tracker()
         self._mobile: dict[tuple[object, ...], tuple[object, Trend]] = {}
+        self._notices: dict[int, tuple[datetime, notice_reach.NoticeCounts]] = {}  # settled: counted at
 
     def part(
-        self, session: Session, section: str, unit_path: str, months: list[str], o: Options
+        self,
+        session: Session,
+        section: str,
+        unit_path: str,
+        months: list[str],
+        o: Options,
+        now: datetime | None = None,
     ) -> tuple[object, Trend]:
-        """A section's month and trend, counted where its rows changed since the last request."""
+        """A section's month and trend, counted where its rows changed since the last request (`now`: the
+        notices' settled counts are kept; without it every notice is counted)."""
         if section == "dues":
             key = (tuple(months), o)
             trend = self._dues.pop(key, None) or _DuesTrend()
@@ -495,10 +507,37 @@ class SectionCache:
                 self._mobile[mobile_key] = kept
             return kept
         if section == "notices":
-            return _notices(session, unit_path, months, o)
+            if now is None:
+                return _notices(session, unit_path, months, o)
+            at = now
+            return _notices(
+                session, unit_path, months, o, lambda found: self._notice_counts(session, found, at)
+            )
         raise KeyError(section)
 
+    def _notice_counts(
+        self, session: Session, notices: dict[int, datetime], now: datetime
+    ) -> dict[int, notice_reach.NoticeCounts]:
+        """Each notice's counts: a settled one (written SETTLED ago) from what was counted within KEEP, the
+        others counted now. The outbox changes all the time and has no index to follow it by, and a
+        street's year of announcements is millions of rows; a notice's rows hardly change once its
+        delivery, its 24 hours and its relays are over."""
+        kept = {
+            i: self._notices[i][1]
+            for i, written in notices.items()
+            if i in self._notices and written <= now - SETTLED and self._notices[i][0] > now - KEEP
+        }
+        counted = notice_reach.notice_counts(session, {i: w for i, w in notices.items() if i not in kept})
+        for i, c in counted.items():
+            if notices[i] <= now - SETTLED:
+                self._notices[i] = (now, c)
+        if len(self._notices) > 20_000:
+            self._notices.clear()
+        return {**kept, **counted}
 
+
+SETTLED = timedelta(days=3)  # a notice's delivery, its 24 hours and its helpers' relays are over by then
+KEEP = timedelta(hours=1)  # a settled notice's counts are counted again after this (a late relay)
 WARM = ("dues", "requests", "theme")  # kept for every unit at once: one count serves every scope
 
 
@@ -518,15 +557,22 @@ def section_trend(
     unit_path: str,
     month: str,
     o: Options,
+    now: datetime | None = None,
 ) -> Trend | None:
     """One section's trend (a chart), or None when the viewer may not see it over the unit."""
     if section not in PARTS or not may_see(identity, section, unit_path):
         return None
-    return cache.part(session, section, unit_path, trend_months(month), o)[1]
+    return cache.part(session, section, unit_path, trend_months(month), o, now)[1]
 
 
 def month_view(
-    session: Session, cache: SectionCache, identity: Identity, unit_path: str, month: str, o: Options
+    session: Session,
+    cache: SectionCache,
+    identity: Identity,
+    unit_path: str,
+    month: str,
+    o: Options,
+    now: datetime | None = None,
 ) -> Month:
     name = session.scalar(select(OrgUnit.name).where(OrgUnit.path == unit_path)) if unit_path else ""
     view = Month(unit_path, name or "", month)
@@ -534,7 +580,7 @@ def month_view(
     for section in PARTS:
         if not may_see(identity, section, unit_path):
             continue
-        part, trend = cache.part(session, section, unit_path, months, o)
+        part, trend = cache.part(session, section, unit_path, months, o, now)
         setattr(view, section, part)
         view.trends[section] = trend
     parent = session.scalar(select(OrgUnit.id).where(OrgUnit.path == unit_path)) if unit_path else None

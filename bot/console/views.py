@@ -51,8 +51,9 @@ async def dashboard_page(request: web.Request) -> web.StreamResponse:
     options = options_of(request)
     cache = sections(request)
     await warmed(request, unit)
+    now = clock(request).now()
     view = await db.survey(
-        lambda session: dashboard.month_view(session, cache, who.identity, unit, month, options)
+        lambda session: dashboard.month_view(session, cache, who.identity, unit, month, options, now)
     )
     return await render(request, "dashboard.html", view=view, month=month, months=_months(month))
 

@@ -10,7 +10,7 @@ this and `report` classify by."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -78,10 +78,24 @@ def reach(session: Session, scope_path: str, month: str, timezone: str) -> Reach
     return reach_by_month(session, scope_path, [month], timezone)[month]
 
 
+@dataclass(frozen=True, slots=True)
+class NoticeCounts:
+    """One notice's recipients: how many, by bucket, the elderly among them and those reached in 24 h."""
+
+    recipients: int = 0
+    by_bucket: tuple[tuple[str, int], ...] = ()
+    elderly: int = 0
+    elderly_in_24h: int = 0
+
+
+Counts = Callable[[dict[int, datetime]], dict[int, NoticeCounts]]
+
+
 def reach_by_month(
-    session: Session, scope_path: str, months: Sequence[str], timezone: str
+    session: Session, scope_path: str, months: Sequence[str], timezone: str, counts: Counts | None = None
 ) -> dict[str, Reach]:
-    """`reach` for each of `months` (the trend), in two grouped queries."""
+    """`reach` for each of `months` (the trend): the notices in one query, their recipients in two grouped
+    queries per 500 notices (`counts`: `notice_counts` through the caller's cache of settled notices)."""
     found = {month: Reach(month) for month in months}
     if not months:
         return found
@@ -94,13 +108,31 @@ def reach_by_month(
         query = query.where(
             or_(Notice.unit_path == scope_path, Notice.unit_path.startswith(scope_path + "/"))
         )
-    notices: dict[int, tuple[str, datetime]] = {}
-    for notice_id, created in session.execute(query):
-        local = _utc(created).astimezone(zone)
+    month_of: dict[int, str] = {}
+    created: dict[int, datetime] = {}
+    for notice_id, at in session.execute(query):
+        local = _utc(at).astimezone(zone)
         month = f"{local.year:04d}-{local.month:02d}"
         if month in found:
-            notices[int(notice_id)] = (month, _utc(created))
+            month_of[int(notice_id)], created[int(notice_id)] = month, _utc(at)
             found[month].notices += 1
+    per = counts(created) if counts is not None else notice_counts(session, created)
+    for notice_id, c in per.items():
+        item = found[month_of[notice_id]]
+        item.recipients += c.recipients
+        item.by_bucket.update(dict(c.by_bucket))
+        item.elderly += c.elderly
+        item.elderly_in_24h += c.elderly_in_24h
+    return found
+
+
+def notice_counts(session: Session, notices: dict[int, datetime]) -> dict[int, NoticeCounts]:
+    """Each notice's NoticeCounts (every one of `notices`, notice id → when it was written), in two grouped
+    queries per 500 notices."""
+    recipients: Counter[int] = Counter()
+    buckets: dict[int, Counter[str]] = {i: Counter() for i in notices}
+    elderly: Counter[int] = Counter()
+    in_time_n: Counter[int] = Counter()
     ids = list(notices)
     for start in range(0, len(ids), 500):
         part = ids[start : start + 500]
@@ -111,16 +143,16 @@ def reach_by_month(
             .where(OutboxRow.notice_id.in_(part), OutboxRow.kind == "notice")
             .group_by(OutboxRow.notice_id, OutboxRow.status, OutboxRow.channel, OutboxRow.wants_voice)
         ):
-            item = found[notices[int(of or 0)][0]]
-            item.recipients += int(n)
-            item.by_bucket[bucket(str(status), channel)] += int(n)
+            notice_id = int(of or 0)
+            recipients[notice_id] += int(n)
+            buckets[notice_id][bucket(str(status), channel)] += int(n)
             if voice:
-                item.elderly += int(n)
+                elderly[notice_id] += int(n)
         # The elderly reached: when their row was sent (updated_at) or their helper confirmed the relay,
         # within 24 h of their notice — counted in the database (a notice's deadline as a CASE per id).
         kind = OutboxRow.updated_at.type
         deadline = case(
-            *((OutboxRow.notice_id == i, literal(notices[i][1] + WITHIN, kind)) for i in part), else_=None
+            *((OutboxRow.notice_id == i, literal(notices[i] + WITHIN, kind)) for i in part), else_=None
         )
         in_time = or_(
             and_(OutboxRow.status == OutboxStatus.SENT.value, OutboxRow.updated_at <= deadline),
@@ -136,5 +168,8 @@ def reach_by_month(
             )
             .group_by(OutboxRow.notice_id)
         ):
-            found[notices[int(of or 0)][0]].elderly_in_24h += int(n)
-    return found
+            in_time_n[int(of or 0)] += int(n)
+    return {
+        i: NoticeCounts(recipients[i], tuple(sorted(buckets[i].items())), elderly[i], in_time_n[i])
+        for i in notices
+    }
