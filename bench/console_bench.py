@@ -12,8 +12,8 @@ then, with bulk inserts (COPY):
   events    a theme day per branch for each of the 12 months, every member invited, ~80 % present, a
             record for most;
   mobile    a report-in for ~70 % of the mobile members each month;
-  notices   each month, an announcement to ten communities, one outbox row per member (sent by one
-            channel or another, the elderly among them).
+  notices   each month, an announcement to ten communities and two to the whole street, one outbox row
+            per member (2.5 M rows, sent by one channel or another, the elderly among them).
 
 Then ANALYZE (a database in service has planner statistics), and one fresh process (`--child`) serves the
 app on a local port (aiohttp's test server: real HTTP) and, as of 2026-11-28 10:00 Beijing, logs in as an
@@ -244,6 +244,30 @@ async def seed_rest(url: str, built: seed_branches.Built, size: Size) -> dict[st
                          "member_id": m_id, "notice_id": notice_id, "wants_voice": voice, "channel": channel,
                          "status": status, "attempts": 1, "created_at": at_, "updated_at": done,
                          "relay_confirmed_at": done if status == "relayed" else None}
+                    )  # fmt: skip
+        # And twice a month an announcement to the whole street (one outbox row per member: 2.4 M rows in
+        # the year); November's second on the 27th, a day before the moment timed (still being settled).
+        street = min(units, key=lambda p: p.count("/"))
+        everyone = [person for people in by_community.values() for person in people]
+        for month in MONTHS:
+            for day in (5, 27 if month == MONTH else 20):
+                at_ = datetime(int(month[:4]), int(month[5:]), day, 2, 0, tzinfo=UTC)
+                notice_id += 1
+                notices.append(
+                    {"id": notice_id, "kind": "announcement", "text": "通知", "author": "member:bench",
+                     "unit_path": street, "audience": "all", "audience_label": street,
+                     "recipients": len(everyone), "created_at": at_}
+                )  # fmt: skip
+                for m_id, voice in everyone:
+                    roll = rng.random()
+                    status, channel = (
+                        ("sent", channels[int(roll * 100) % 3]) if roll < 0.9 else ("failed", None)
+                    )
+                    outbox.append(
+                        {"idempotency_key": f"notice:{notice_id}:member:{m_id}", "kind": "notice",
+                         "member_id": m_id, "notice_id": notice_id, "wants_voice": voice, "channel": channel,
+                         "status": status, "attempts": 1, "created_at": at_,
+                         "updated_at": at_ + timedelta(hours=1), "relay_confirmed_at": None}
                     )  # fmt: skip
         written["notices"] = await _copy(conn, "notices", notices)
         written["outbox"] = await _copy(conn, "outbox", outbox)

@@ -378,15 +378,17 @@ async def test_a_settled_notice_is_counted_again_only_hourly(
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(notice_reach, "notice_counts", spy)
-        kept, fresh = await db.survey(view(now))
-        assert kept == fresh and asked[0] == {old, new}
+        kept, fresh = await db.survey(view(now))  # each view: the kept cache's count, then a new one's
+        assert kept == fresh and asked[-2] == {old, new}
         await db.survey(view(now))
-        assert asked[-2] == {new}  # the settled one from what was kept (asked[-1]: the new cache's count)
+        assert asked[-2] == set()  # both from what was kept
         await db.run(deliver(new))
-        kept, fresh = await db.survey(view(now))
-        assert kept == fresh  # a young notice's delivery shows at once
+        kept, fresh = await db.survey(view(now + timedelta(seconds=10)))
+        assert asked[-2] == set() and kept != fresh  # a young notice's delivery: within 30 s
+        kept, fresh = await db.survey(view(now + timedelta(seconds=31)))
+        assert asked[-2] == {new} and kept == fresh
         await db.run(deliver(old))
-        kept, fresh = await db.survey(view(now))
-        assert asked[-2] == {new} and kept != fresh  # a settled one's late change waits for its hour
+        kept, fresh = await db.survey(view(now + timedelta(minutes=30)))
+        assert asked[-2] == {new} and kept != fresh  # a settled one's late change: within the hour
         kept, fresh = await db.survey(view(now + timedelta(minutes=61)))
         assert asked[-2] == {old, new} and kept == fresh

@@ -228,8 +228,8 @@ PARTS = ("dues", "requests", "theme", "mobile", "notices")
 #             invitation, sign-in or record recounts the event's month;
 #   mobile    the scope's report-in, kept whole until a registration or a report-in changes (~0.2 s for
 #             a street);
-#   notices   each notice's counts kept once it has settled (written 3 days ago), counted again hourly;
-#             younger notices counted on every request (the outbox has no index to follow changes by).
+#   notices   each notice's counts kept for an hour once it has settled (written 3 days ago), for 30 s
+#             before (the outbox has no index to follow its changes by).
 #
 # Units changed (renamed, moved, added) recount every section; a unit's rate recounts the dues.
 
@@ -518,26 +518,27 @@ class SectionCache:
     def _notice_counts(
         self, session: Session, notices: dict[int, datetime], now: datetime
     ) -> dict[int, notice_reach.NoticeCounts]:
-        """Each notice's counts: a settled one (written SETTLED ago) from what was counted within KEEP, the
-        others counted now. The outbox changes all the time and has no index to follow it by, and a
-        street's year of announcements is millions of rows; a notice's rows hardly change once its
-        delivery, its 24 hours and its relays are over."""
-        kept = {
-            i: self._notices[i][1]
-            for i, written in notices.items()
-            if i in self._notices and written <= now - SETTLED and self._notices[i][0] > now - KEEP
-        }
+        """Each notice's counts, from what was counted within KEEP for a settled one (written SETTLED
+        ago), within KEEP_YOUNG for a younger one, else counted now. The outbox changes all the time and
+        has no index to follow it by, and a street's year of street-wide announcements is millions of
+        rows; a notice's rows hardly change once its delivery, its 24 hours and its relays are over, and
+        the announcement's own page (公告发送情况) shows its delivery as it goes."""
+        kept: dict[int, notice_reach.NoticeCounts] = {}
+        for i, written in notices.items():
+            found = self._notices.get(i)
+            if found is not None and found[0] > now - (KEEP if written <= now - SETTLED else KEEP_YOUNG):
+                kept[i] = found[1]
         counted = notice_reach.notice_counts(session, {i: w for i, w in notices.items() if i not in kept})
-        for i, c in counted.items():
-            if notices[i] <= now - SETTLED:
-                self._notices[i] = (now, c)
         if len(self._notices) > 20_000:
             self._notices.clear()
+        for i, c in counted.items():
+            self._notices[i] = (now, c)
         return {**kept, **counted}
 
 
 SETTLED = timedelta(days=3)  # a notice's delivery, its 24 hours and its helpers' relays are over by then
 KEEP = timedelta(hours=1)  # a settled notice's counts are counted again after this (a late relay)
+KEEP_YOUNG = timedelta(seconds=30)  # a younger one's (its delivery goes on)
 WARM = ("dues", "requests", "theme")  # kept for every unit at once: one count serves every scope
 
 
