@@ -411,7 +411,8 @@ async def _after_changes(
     client: Any, out: dict[str, Any], who: str, n: int, url: str, clock: Any, settings: Any
 ) -> None:
     """The dashboard after each of n changes made between two views, as the street's month goes on: a
-    payment recorded (bot.domain.dues_ledger, as chat and the console record one), a ticket taken."""
+    payment recorded (bot.domain.dues_ledger, as chat and the console record one), a ticket taken; then n
+    views 31 s apart (the announcements still being settled are counted again after 30 s)."""
     from sqlalchemy import select, update
 
     from bot.domain import dues
@@ -447,9 +448,14 @@ async def _after_changes(
             taken = update(RequestTicket).where(RequestTicket.id == ticket_id)
             return lambda session: session.execute(taken.values(taken_at=clock.now(), updated_at=clock.now()))
 
+        def later(_: Any) -> Any:  # nothing changed; the clock moves past the young notices' 30 s
+            clock.advance(31)
+            return lambda session: None
+
         for name, changes in (
             ("dashboard after a payment", map(pay, members)),
             ("dashboard after a ticket taken", map(take, tickets)),
+            ("dashboard 31 s after the last", map(later, range(n))),
         ):
             times = []
             for change in changes:

@@ -539,15 +539,15 @@ class SectionCache:
 SETTLED = timedelta(days=3)  # a notice's delivery, its 24 hours and its helpers' relays are over by then
 KEEP = timedelta(hours=1)  # a settled notice's counts are counted again after this (a late relay)
 KEEP_YOUNG = timedelta(seconds=30)  # a younger one's (its delivery goes on)
-WARM = ("dues", "requests", "theme")  # kept for every unit at once: one count serves every scope
+WARM = ("dues", "requests", "theme", "notices")  # kept for every unit at once: one count serves every scope
 
 
-def warm(session: Session, cache: SectionCache, month: str, o: Options) -> None:
+def warm(session: Session, cache: SectionCache, month: str, o: Options, now: datetime) -> None:
     """Count what every scope's dashboard of `month` shares (every unit's dues, every month's requests and
-    theme days), so that the first view does not wait for it."""
+    theme days, every notice's recipients), so that the first view does not wait for it."""
     months = trend_months(month)
     for section in WARM:
-        cache.part(session, section, "", months, o)
+        cache.part(session, section, "", months, o, now)
 
 
 def section_trend(

@@ -86,12 +86,13 @@ def start_warming(request: web.Request) -> None:
     cache = sections(request)
     if cache.warming is not None or not settings(request).console_warm:
         return
-    db, month = services(request).db, dues.local_month(clock(request).now(), settings(request).timezone)
+    now = clock(request).now()
+    db, month = services(request).db, dues.local_month(now, settings(request).timezone)
     options = options_of(request)
 
     async def run() -> None:
         try:
-            await db.survey(lambda session: dashboard.warm(session, cache, month, options))
+            await db.survey(lambda session: dashboard.warm(session, cache, month, options, now))
         except Exception:  # the first view counts it instead
             log.exception("the dashboard's warm-up failed")
 
