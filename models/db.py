@@ -50,6 +50,22 @@ def _sqlite_survey_pragmas(dbapi_conn: DBAPIConnection, record: ConnectionPoolEn
     cursor.close()
 
 
+def _one_connection(
+    sync_url: str, echo: bool, pragmas: Callable[[DBAPIConnection, ConnectionPoolEntry], None]
+) -> Engine:
+    """A synchronous SQLite engine of one connection (used from one thread at a time) with its pragmas."""
+    engine = create_engine(
+        sync_url,
+        echo=echo,
+        poolclass=QueuePool,
+        pool_size=1,
+        max_overflow=0,
+        connect_args={"check_same_thread": False},
+    )
+    event.listen(engine, "connect", pragmas)
+    return engine
+
+
 def sqlite_path(url: str) -> Path | None:
     if not url.startswith("sqlite"):
         return None
@@ -90,37 +106,13 @@ class Database:
             event.listen(self.reader.sync_engine, "connect", _sqlite_pragmas)
             sync_url = url.replace("sqlite+aiosqlite://", "sqlite://", 1)
             # One connection, used only from the writer thread.
-            self._sync_engine = create_engine(
-                sync_url,
-                echo=echo,
-                poolclass=QueuePool,
-                pool_size=1,
-                max_overflow=0,
-                connect_args={"check_same_thread": False},
-            )
-            event.listen(self._sync_engine, "connect", _sqlite_pragmas)
+            self._sync_engine = _one_connection(sync_url, echo, _sqlite_pragmas)
             self._sync_sessions = sessionmaker(self._sync_engine, expire_on_commit=False)
             # One read-only connection for `lookup`, used only from the event loop's thread.
-            self._lookup_engine = create_engine(
-                sync_url,
-                echo=echo,
-                poolclass=QueuePool,
-                pool_size=1,
-                max_overflow=0,
-                connect_args={"check_same_thread": False},
-            )
-            event.listen(self._lookup_engine, "connect", _sqlite_lookup_pragmas)
+            self._lookup_engine = _one_connection(sync_url, echo, _sqlite_lookup_pragmas)
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
             # One read-only connection for `survey`, used only from its own thread.
-            self._survey_engine = create_engine(
-                sync_url,
-                echo=echo,
-                poolclass=QueuePool,
-                pool_size=1,
-                max_overflow=0,
-                connect_args={"check_same_thread": False},
-            )
-            event.listen(self._survey_engine, "connect", _sqlite_survey_pragmas)
+            self._survey_engine = _one_connection(sync_url, echo, _sqlite_survey_pragmas)
             self._survey_sessions = sessionmaker(self._survey_engine, expire_on_commit=False)
             self._survey_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-survey")
         else:

@@ -116,3 +116,32 @@ async def seed(
         return Community(ids=ids, units=units)
 
     return await db.run(write)
+
+
+def theme_days(
+    session: Session, units: dict[str, int], now: datetime, which: list[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, list[int]]]:
+    """A planned theme day for each (month, unit path) of `which`, every member of the unit invited:
+    (month, path) → (event id, the invited member ids)."""
+    from sqlalchemy import select
+
+    from models import Event, Invitation
+
+    found: dict[tuple[str, str], tuple[int, list[int]]] = {}
+    for month, path in which:
+        event = Event(
+            kind="theme_day",
+            unit_id=units[path],
+            month=month,
+            starts_at=now,
+            status="planned",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(event)
+        session.flush()
+        members = list(session.scalars(select(Member.id).where(Member.unit_id == units[path])))
+        for m in members:
+            session.add(Invitation(event_id=event.id, member_id=m, created_at=now))
+        found[(month, path)] = (event.id, members)
+    return found

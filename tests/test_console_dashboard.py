@@ -24,9 +24,9 @@ from bot.domain import dues, mobile, request_rates, theme_day
 from bot.domain.dues_ledger import Recorder, pay_months
 from bot.outbound import notice_reach
 from bot.outbound.notices import Audience, enqueue_announcement, preview
-from models import Attendance, Event, Invitation, Member, OutboxRow, RequestTicket
+from models import Attendance, Member, OutboxRow, RequestTicket
 from tests.browser import DESKTOP, artifacts, launch_args
-from tests.community import BRANCH1, BRANCH2, COMMUNITY, GROUP1, STREET, seed
+from tests.community import BRANCH1, BRANCH2, COMMUNITY, GROUP1, STREET, seed, theme_days
 from tests.conftest import AppFactory
 from tests.console import get, log_in
 from tests.helpers import services
@@ -267,23 +267,10 @@ async def test_a_trend_month_is_the_single_month_figure(make_client: AppFactory,
             pay_months(session, people.ids["YX-009"], [dues.add_months(MONTH, -1), MONTH], rec).refusal
             is None
         )
-        for month, unit in ((MONTH, BRANCH1), (dues.add_months(MONTH, -1), BRANCH1), (MONTH, BRANCH2)):
-            event = Event(
-                kind="theme_day",
-                unit_id=people.units[unit],
-                month=month,
-                starts_at=now,
-                status="planned",
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(event)
-            session.flush()
-            members = session.scalars(select(Member.id).where(Member.unit_id == people.units[unit])).all()
-            for m in members:
-                session.add(Invitation(event_id=event.id, member_id=m, created_at=now))
+        which = [(MONTH, BRANCH1), (dues.add_months(MONTH, -1), BRANCH1), (MONTH, BRANCH2)]
+        for (_, unit), (event_id, members) in theme_days(session, people.units, now, which).items():
             if unit == BRANCH1:
-                session.add(Attendance(event_id=event.id, member_id=members[0], how="code", at=now))
+                session.add(Attendance(event_id=event_id, member_id=members[0], how="code", at=now))
         mobile.report_in(session, people.ids["YX-007"], now, zone, text="在上海")
 
     await db.run(facts)

@@ -31,7 +31,6 @@ from models import (
     Attendance,
     DuesEntry,
     Event,
-    Invitation,
     Member,
     OrgUnit,
     OutboxRow,
@@ -39,7 +38,7 @@ from models import (
     RequestTicket,
 )
 from models.db import Database
-from tests.community import BRANCH1, BRANCH2, COMMUNITY, GROUP1, STREET, seed
+from tests.community import BRANCH1, BRANCH2, COMMUNITY, GROUP1, STREET, seed, theme_days
 from tests.conftest import T0, AppFactory
 from tests.console import get, log_in, login_page
 from tests.helpers import services
@@ -73,6 +72,19 @@ async def same_as_new(db: Database, kept: Kept, after: str) -> None:
     await db.run(compare)
 
 
+def count_units(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The units each call of dues.unit_counts counts (None: every unit), as the calls come."""
+    counted: list[object] = []
+    real = dues.unit_counts
+
+    def spy(session: Session, months: list[str], unit_ids: object = None, **kw: str) -> object:
+        counted.append(unit_ids)
+        return real(session, months, unit_ids, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dues, "unit_counts", spy)
+    return counted
+
+
 def recorder(session: Session, clock: FixedClock) -> Recorder:
     start = dues.start_month(session, OPTIONS.dues_start, OPTIONS.timezone)
     return Recorder(by=None, now=clock.now(), source="test", start=start, timezone=OPTIONS.timezone)
@@ -85,20 +97,8 @@ async def setup(db: Database, clock: FixedClock) -> RequestCommunity:
 
     def facts(session: Session) -> None:
         session.execute(update(Member).values(dues_base_fen=300000))
-        for month, unit in ((MONTH, BRANCH1), (dues.add_months(MONTH, -1), BRANCH1), (MONTH, BRANCH2)):
-            event = Event(
-                kind="theme_day",
-                unit_id=people.units[unit],
-                month=month,
-                starts_at=now,
-                status="planned",
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(event)
-            session.flush()
-            for m in session.scalars(select(Member.id).where(Member.unit_id == people.units[unit])):
-                session.add(Invitation(event_id=event.id, member_id=m, created_at=now))
+        which = [(MONTH, BRANCH1), (dues.add_months(MONTH, -1), BRANCH1), (MONTH, BRANCH2)]
+        theme_days(session, people.units, now, which)
 
     await db.run(facts)
     await file(db, now, reporter(1), "1号楼楼道灯坏了")
@@ -233,14 +233,7 @@ async def test_a_payment_recounts_only_its_unit(
         ids = place.community.ids
         cache = dashboard.SectionCache()
         months = dashboard.trend_months(MONTH)
-        counted: list[object] = []
-        real = dues.unit_counts
-
-        def spy(session: Session, months: list[str], unit_ids: object = None, **kw: str) -> object:
-            counted.append(unit_ids)
-            return real(session, months, unit_ids, **kw)  # type: ignore[arg-type]
-
-        monkeypatch.setattr(dues, "unit_counts", spy)
+        counted = count_units(monkeypatch)
         await db.run(lambda s: cache.part(s, "dues", "", months, OPTIONS))
         await db.run(lambda s: cache.part(s, "dues", "", months, OPTIONS))
         assert counted == [None]  # everything once, then nothing
@@ -259,14 +252,7 @@ async def test_the_login_page_counts_the_dashboard_in_the_background(
     client = await make_client(console_warm=True, dues_start_month=OPTIONS.dues_start)
     db = services(client).db
     await setup(db, clock)
-    counted: list[object] = []
-    real = dues.unit_counts
-
-    def spy(session: Session, months: list[str], unit_ids: object = None, **kw: str) -> object:
-        counted.append(unit_ids)
-        return real(session, months, unit_ids, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(dues, "unit_counts", spy)
+    counted = count_units(monkeypatch)
     await login_page(client)
     assert client.app is not None
     cache = client.app[CONSOLE][SECTIONS]

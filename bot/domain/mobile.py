@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.domain import audit
@@ -97,19 +98,34 @@ def _mobile_by(active: bool, kind: str, destination: str | None, ended_at: datet
     return kind == MOBILE_KIND or bool(destination)
 
 
+Q = TypeVar("Q", bound="Select[*tuple[Any, ...]]")
+
+
+def _candidates(query: Q, scope_path: str) -> Q:
+    """The active members of a scope who may be mobile (the roster's kind, or a destination), with their
+    registration: `is_mobile` decides."""
+    return (
+        query.join(OrgUnit, OrgUnit.id == Member.unit_id)
+        .outerjoin(MobileRegistration, MobileRegistration.member_id == Member.id)
+        .where(
+            Member.active.is_(True),
+            or_(Member.kind == MOBILE_KIND, Member.mobile_destination.is_not(None)),
+            in_scope(scope_path),
+        )
+    )
+
+
 def mobile_ids(session: Session, scope_path: str | None = "") -> list[int]:
     """The ids of `mobile_members` without their rows and last reports (the dashboard's count of a street:
     the members' ORM rows and every report-in cost a second)."""
     if scope_path is None:
         return []
     rows = session.connection().execute(
-        select(Member.id, Member.active, Member.kind, Member.mobile_destination, MobileRegistration.ended_at)
-        .join(OrgUnit, OrgUnit.id == Member.unit_id)
-        .outerjoin(MobileRegistration, MobileRegistration.member_id == Member.id)
-        .where(
-            Member.active.is_(True),
-            or_(Member.kind == MOBILE_KIND, Member.mobile_destination.is_not(None)),
-            in_scope(scope_path),
+        _candidates(
+            select(
+                Member.id, Member.active, Member.kind, Member.mobile_destination, MobileRegistration.ended_at
+            ),
+            scope_path,
         )
     )
     return [
@@ -165,15 +181,7 @@ def mobile_members(session: Session, scope_path: str | None = "") -> list[Mobile
     if scope_path is None:
         return []
     rows = session.execute(
-        select(Member, OrgUnit.path, MobileRegistration)
-        .join(OrgUnit, OrgUnit.id == Member.unit_id)
-        .outerjoin(MobileRegistration, MobileRegistration.member_id == Member.id)
-        .where(
-            Member.active.is_(True),
-            or_(Member.kind == MOBILE_KIND, Member.mobile_destination.is_not(None)),
-            in_scope(scope_path),
-        )
-        .order_by(Member.number)
+        _candidates(select(Member, OrgUnit.path, MobileRegistration), scope_path).order_by(Member.number)
     ).all()
     found = [(m, str(path), reg) for m, path, reg in rows if is_mobile(m, reg)]
     last: dict[int, LastReport] = {}
