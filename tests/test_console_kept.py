@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -77,9 +77,16 @@ def count_units(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     counted: list[object] = []
     real = dues.unit_counts
 
-    def spy(session: Session, months: list[str], unit_ids: object = None, **kw: str) -> object:
+    def spy(
+        session: Session,
+        months: Sequence[str],
+        unit_ids: Sequence[int] | None = None,
+        *,
+        start: str,
+        rounding: str,
+    ) -> tuple[dict[int, dict[str, list[int]]], dict[int, int]]:
         counted.append(unit_ids)
-        return real(session, months, unit_ids, **kw)  # type: ignore[arg-type]
+        return real(session, months, unit_ids, start=start, rounding=rounding)
 
     monkeypatch.setattr(dues, "unit_counts", spy)
     return counted

@@ -7,8 +7,9 @@ the viewer's scope for its action (bot.domain.policy) holds the unit."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import astuple, dataclass, field
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -337,11 +338,10 @@ class _DuesTrend:
             if sums is None:  # a scope's first view: its units counted and summed, then kept up to date
                 mine = [u for u, path in self.paths.items() if within(path, scope_path)]
                 self._count(session, [u for u in mine if u not in self.covered], months, o)
-                units = [self.counts[u] for u in mine if u in self.counts]
-                sums = {
-                    m: list(astuple(dues.Totals.summed(m, (c[m] for c in units if m in c))))[1:]
-                    for m in months
-                }
+                sums = {m: [0] * len(dues.Totals.COUNTS) for m in months}
+                for unit in mine:
+                    for month, counts in self.counts.get(unit, {}).items():
+                        _add(sums[month], counts)
                 if len(self.sums) >= 64:
                     self.sums.pop(next(iter(self.sums)))
                 self.sums[scope_path] = sums
@@ -383,7 +383,6 @@ class _DuesTrend:
         counts, members = dues.unit_counts(
             session, months, sorted(units), start=self.start, rounding=o.rounding
         )
-        zero = [0] * len(dues.Totals.COUNTS)
         for unit in units:
             before = self.counts.pop(unit, {})
             after = counts.get(unit, {})
@@ -391,13 +390,17 @@ class _DuesTrend:
             for scope_path, sums in self.sums.items():  # each kept scope's sum: the unit's change added
                 if within(path, scope_path):
                     for month, total in sums.items():
-                        old, new = before.get(month, zero), after.get(month, zero)
-                        for i in range(len(total)):
-                            total[i] += new[i] - old[i]
+                        _add(total, before.get(month, ()), -1)
+                        _add(total, after.get(month, ()))
         self.counts.update(counts)
         for member in [m for m, u in self.members.items() if u in units]:
             del self.members[member]
         self.members.update(members)
+
+
+def _add(total: list[int], counts: Sequence[int], sign: int = 1) -> None:
+    for i, value in enumerate(counts):
+        total[i] += sign * value
 
 
 @dataclass(slots=True)
@@ -407,9 +410,7 @@ class _Monthly:
     tracker: Tracker
     months: dict[str, Any] = field(default_factory=dict)
     version: int = 0  # moves on every recount
-    views: dict[tuple[object, ...], tuple[int, Any]] = field(
-        default_factory=dict
-    )  # (scope, months) → its view
+    views: dict[tuple[object, ...], tuple[int, Any]] = field(default_factory=dict)  # (scope, months) → view
 
     def get(
         self, session: Session, months: list[str], count: Callable[[Session, list[str]], dict[str, Any]]
@@ -447,7 +448,7 @@ class SectionCache:
     SIZE = 256  # mobile figures kept (per unit and month)
 
     def __init__(self) -> None:
-        self.warming: object | None = None  # the background warm-up's task (bot/console/views.py)
+        self.warming: asyncio.Task[None] | None = None  # the background warm-up (bot/console/deps.py)
         self._dues: dict[tuple[object, ...], _DuesTrend] = {}
         self._requests = _Monthly(_requests_tracker())
         self._theme = _Monthly(_theme_tracker())

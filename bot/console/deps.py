@@ -20,6 +20,8 @@ from bot.domain.policy import Identity
 from bot.services import Services
 from bot.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class Wiring:
@@ -33,7 +35,6 @@ class Wiring:
 
 WIRING = web.AppKey("console_wiring", Wiring)
 STORAGE = web.AppKey("console_storage", DatabaseStorage)
-log = logging.getLogger(__name__)
 SECTIONS = web.AppKey("console_sections", SectionCache)  # the dashboard's per-process figures
 
 
@@ -103,13 +104,15 @@ async def warmed(request: web.Request, unit_path: str) -> None:
     """A view of a whole tree (a root unit, or every unit) asked for while the warm-up still counts waits
     for it instead of counting the same figures a second time beside it; a smaller scope does not wait
     (a community's own count is quicker than a city's, and it is counted apart while the warm-up runs)."""
-    task = sections(request).warming
-    if isinstance(task, asyncio.Task) and not task.done() and "/" not in unit_path:
-        await asyncio.wait([task], timeout=60)
+    if "/" not in unit_path:
+        await _finish_warming(sections(request), 60)
 
 
 async def stop_warming(app: web.Application) -> None:
     """On shutdown: a warm-up still counting is waited for (its database goes away next)."""
-    task = app[SECTIONS].warming
-    if isinstance(task, asyncio.Task) and not task.done():
-        await asyncio.wait([task], timeout=30)
+    await _finish_warming(app[SECTIONS], 30)
+
+
+async def _finish_warming(cache: SectionCache, timeout: float) -> None:
+    if cache.warming is not None and not cache.warming.done():
+        await asyncio.wait([cache.warming], timeout=timeout)

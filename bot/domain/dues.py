@@ -563,15 +563,6 @@ class Totals:
         return self.paid / self.due if self.due else 1.0
 
     @classmethod
-    def summed(cls, month: str, parts: Iterable[Sequence[int]]) -> Totals:
-        """The totals of several units' counts (`unit_counts`) of one month."""
-        total = [0] * len(cls.COUNTS)
-        for part in parts:
-            for i, value in enumerate(part):
-                total[i] += value
-        return cls(month, *total)
-
-    @classmethod
     def of(cls, found: Collection) -> Totals:
         return cls(
             found.month,
@@ -606,7 +597,7 @@ def unit_counts(
 ) -> tuple[dict[int, dict[str, list[int]]], dict[int, int]]:
     """`totals_by_month`'s counts per member's own unit (unit id → month → counts in the order of
     `Totals.COUNTS`), for every unit or only `unit_ids`, and the unit of each member counted: what a cache
-    of a whole street keeps, to recount only the units whose members changed. `Totals.summed` adds them."""
+    of a whole street keeps, to recount only the units whose members changed."""
     found: dict[int, dict[str, list[int]]] = {}
     members: dict[int, int] = {}
     for month, row, due, paid, run, unit_id in _month_lines(session, "", months, start, rounding, unit_ids):
